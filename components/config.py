@@ -1,0 +1,195 @@
+"""Typed configuration of a kubetfx pipeline.
+
+One `PipelineConfig` describes a run. It is validated once, at the entry point (CLI or
+`pipelines.config.load_config`), serialized to JSON and handed to every component, which
+picks the sections it needs. Stage cores take the section models, never raw dicts.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+BUILTIN_PENGUINS = "builtin:penguins"
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors: a typo in a YAML file must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    """Where the raw data is and what it means."""
+
+    path: str = Field(
+        BUILTIN_PENGUINS,
+        description="CSV or Parquet file, glob, or pattern with {SPAN}; local or gs://. "
+        f"'{BUILTIN_PENGUINS}' is Palmer Penguins, shipped in the palmerpenguins package.",
+    )
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    label: str | None = Field(None, description="Label column; 'species' for the built-in data.")
+    name: str | None = Field(
+        None, description="Dataset name (keys the reference schema). Derived from the path."
+    )
+    column_types: dict[str, Literal["int", "float", "string"]] = Field(
+        default_factory=dict,
+        description="Override the inferred type of a column.",
+    )
+
+    @model_validator(mode="after")
+    def _defaults_from_path(self) -> DataConfig:
+        if self.label is None:
+            if self.path != BUILTIN_PENGUINS:
+                raise ValueError(
+                    "data.label is required for your own data: pass --label COLUMN "
+                    "or set data.label in the config file"
+                )
+            object.__setattr__(self, "label", "species")
+        if self.name is None:
+            object.__setattr__(self, "name", dataset_name_from_path(self.path))
+        elif not _NAME_RE.match(self.name):
+            raise ValueError(
+                f"data.name must be lowercase letters, digits, '-' or '_', got {self.name!r}"
+            )
+        return self
+
+
+def dataset_name_from_path(path: str) -> str:
+    """'gs://b/sales/span-{SPAN}/*.csv' -> 'sales'; 'data/churn.csv' -> 'churn'."""
+    if path == BUILTIN_PENGUINS:
+        return "penguins"
+    parts = [p for p in PurePosixPath(path.split("://", 1)[-1]).parts if p not in ("/", "")]
+    for part in reversed(parts):
+        stem = part.split(".", 1)[0]
+        if stem and not any(ch in stem for ch in "*?[{"):
+            name = re.sub(r"[^a-z0-9_-]+", "-", stem.lower()).strip("-_")
+            if name:
+                return name
+    return "dataset"
+
+
+class IngestConfig(_Section):
+    """ExampleGen: how rows become split, sharded TFRecords."""
+
+    splits: dict[str, int] = Field(
+        default_factory=lambda: {"train": 2, "eval": 1},
+        description="Split name -> hash buckets (ratio). Must include 'train' and 'eval'.",
+    )
+    partition_column: str | None = Field(
+        None, description="Hash this column instead of the whole row (keeps a key in one split)."
+    )
+    num_shards: int = Field(1, ge=1, le=256, description="TFRecord files per split.")
+    batch_rows: int = Field(65_536, ge=1_000, description="Rows read per block (memory bound).")
+
+    @field_validator("splits")
+    @classmethod
+    def _check_splits(cls, splits: dict[str, int]) -> dict[str, int]:
+        missing = {"train", "eval"} - splits.keys()
+        if missing:
+            raise ValueError(f"must include {sorted(missing)}; got {sorted(splits)}")
+        for name, buckets in splits.items():
+            if not _NAME_RE.match(name):
+                raise ValueError(f"split name {name!r} must be lowercase letters/digits/_/-")
+            if buckets < 1:
+                raise ValueError(f"split {name!r} needs at least 1 bucket, got {buckets}")
+        return splits
+
+
+class SchemaConfig(_Section):
+    """SchemaGen / ImportSchemaGen."""
+
+    import_path: str | None = Field(
+        None, description="A curated schema.pbtxt to use instead of inferring or the reference."
+    )
+    presence_tolerance: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Inferred min presence = observed presence minus this (catches floods of "
+        "missing values).",
+    )
+    max_categorical_values: int = Field(
+        100, ge=1, description="String features with more values get no domain."
+    )
+
+
+class ValidateConfig(_Section):
+    """ExampleValidator + DistributionValidator."""
+
+    drift_threshold: float = Field(0.3, gt=0.0, le=1.0)
+    drift_thresholds: dict[str, float] = Field(default_factory=dict)
+    skew_threshold: float = Field(0.3, gt=0.0, le=1.0)
+    skew_thresholds: dict[str, float] = Field(default_factory=dict)
+    previous_statistics: str | None = Field(
+        None,
+        description="FeatureStats.pb to check drift against. Default: the previous "
+        "successful run's train statistics from the reference store.",
+    )
+    serving_statistics: str | None = Field(
+        None, description="FeatureStats.pb of serving traffic, to check skew against."
+    )
+    fail_on_anomalies: bool = Field(True, description="Fail the run on any anomaly.")
+
+    @field_validator("drift_thresholds", "skew_thresholds")
+    @classmethod
+    def _check_thresholds(cls, values: dict[str, float]) -> dict[str, float]:
+        for feature, threshold in values.items():
+            if not 0.0 < threshold <= 1.0:
+                raise ValueError(f"threshold for {feature!r} must be in (0, 1], got {threshold}")
+        return values
+
+
+class BeamConfig(_Section):
+    pipeline_args: list[str] = Field(
+        default_factory=lambda: [
+            "--runner=DirectRunner",
+            "--direct_running_mode=multi_processing",
+            "--direct_num_workers=2",
+        ],
+        description="Apache Beam options, e.g. --runner=DataflowRunner --project=... "
+        "--region=... --temp_location=gs://...",
+    )
+
+
+class ImagesConfig(_Section):
+    components: str = Field(
+        "kubetfx-components:dev",
+        description="Container image the components run in on a cluster.",
+    )
+
+
+class PipelineConfig(_Section):
+    """A whole run. Defaults run the training pipeline on Palmer Penguins locally."""
+
+    pipeline_name: str = "kubetfx-training"
+    pipeline_root: str = Field("./pipeline_root", description="Where run artifacts are written.")
+    reference_root: str = Field(
+        "./references",
+        description="Reference schemas and previous statistics, per dataset (outside runs).",
+    )
+    data: DataConfig = Field(default_factory=DataConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    schema_: SchemaConfig = Field(default_factory=SchemaConfig, alias="schema")
+    validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
+    beam: BeamConfig = Field(default_factory=BeamConfig)
+    images: ImagesConfig = Field(default_factory=ImagesConfig)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("pipeline_name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if not _NAME_RE.match(name):
+            raise ValueError(f"must be lowercase letters, digits, '-' or '_', got {name!r}")
+        return name
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> PipelineConfig:
+        return cls.model_validate_json(text)

@@ -1,0 +1,104 @@
+"""File access that works the same on local disk and on gs:// (or any tf.io.gfile scheme).
+
+Local paths use the standard library, so light commands (config, generate) never import
+TensorFlow; remote paths go through tf.io.gfile, imported on first use.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import os
+import shutil
+from typing import IO
+
+
+def is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _local(path: str) -> str:
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+def _gfile():
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *parts]) if is_remote(base) else os.path.join(base, *parts)
+
+
+def open_file(path: str, mode: str = "r") -> IO:
+    if is_remote(path):
+        return _gfile().GFile(path, mode)
+    path = _local(path)
+    if any(m in mode for m in "wa"):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return open(path, mode)
+
+
+def read_text(path: str) -> str:
+    with open_file(path) as f:
+        return f.read()
+
+
+def read_bytes(path: str) -> bytes:
+    with open_file(path, "rb") as f:
+        return f.read()
+
+
+def write_text(path: str, text: str) -> None:
+    with open_file(path, "w") as f:
+        f.write(text)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    with open_file(path, "wb") as f:
+        f.write(data)
+
+
+def exists(path: str) -> bool:
+    return _gfile().exists(path) if is_remote(path) else os.path.exists(_local(path))
+
+
+def makedirs(path: str) -> None:
+    if is_remote(path):
+        _gfile().makedirs(path)
+    else:
+        os.makedirs(_local(path), exist_ok=True)
+
+
+def glob(pattern: str) -> list[str]:
+    if is_remote(pattern):
+        return sorted(_gfile().glob(pattern))
+    return sorted(_glob.glob(_local(pattern)))
+
+
+def size(path: str) -> int:
+    return _gfile().stat(path).length if is_remote(path) else os.path.getsize(_local(path))
+
+
+def copy(src: str, dst: str) -> None:
+    """Copy one file, replacing dst."""
+    if is_remote(src) or is_remote(dst):
+        _gfile().copy(src, dst, overwrite=True)
+    else:
+        os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+        shutil.copyfile(_local(src), _local(dst))
+
+
+def replace_file(src: str, dst: str) -> None:
+    """Move src over dst: atomic on local disk (os.replace), a copy+delete on object stores."""
+    if is_remote(src) or is_remote(dst):
+        _gfile().rename(src, dst, overwrite=True)
+    else:
+        os.replace(_local(src), _local(dst))
+
+
+def remove(path: str) -> None:
+    if is_remote(path):
+        _gfile().remove(path)
+    else:
+        os.remove(_local(path))

@@ -1,0 +1,22 @@
+"""KFP wrapper of schema (SchemaGen / ImportSchemaGen with the reference schema)."""
+
+from kfp.dsl import Artifact, Input, Output
+
+
+def schema(config: str, statistics: Input[Artifact], schema: Output[Artifact]) -> None:
+    from components.config import PipelineConfig
+    from components.reference import ReferenceStore
+    from components.schema import core
+    from components.statistics.core import stats_path
+
+    cfg = PipelineConfig.from_json(config)
+    result = core.run(
+        stats_path(statistics.path, "train"),
+        cfg.data.label,
+        cfg.schema_,
+        ReferenceStore(cfg.reference_root, cfg.data.name),
+        schema.path,
+    )
+    schema.metadata.update(
+        {"tfx_type": "Schema", "source": result.source, "origin": result.origin or ""}
+    )

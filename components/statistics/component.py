@@ -1,0 +1,17 @@
+"""KFP wrapper of statistics (StatisticsGen)."""
+
+from kfp.dsl import HTML, Artifact, Dataset, Input, Output
+
+
+def statistics(
+    config: str, examples: Input[Dataset], statistics: Output[Artifact], view: Output[HTML]
+) -> None:
+    from components import fileio
+    from components.config import PipelineConfig
+    from components.statistics import core
+
+    cfg = PipelineConfig.from_json(config)
+    splits = list(cfg.ingest.splits)
+    paths = core.run(examples.path, splits, statistics.path, cfg.beam.pipeline_args)
+    fileio.write_text(view.path, core.render_html(paths, f"Statistics: {cfg.data.name}"))
+    statistics.metadata.update({"tfx_type": "ExampleStatistics", "split_names": splits})

@@ -1,0 +1,26 @@
+"""The kubetfx distribution. Versions live in requirements/lock.txt only."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="kubetfx",
+    version="0.1.0",
+    description="TFX-style MLOps on Kubeflow Pipelines: one pipeline, local and on the cloud.",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["components", "components.*", "pipelines", "pipelines.*"]),
+    package_data={"pipelines": ["defaults/*.yaml"]},
+    install_requires=[
+        "apache-beam[gcp]",
+        "kfp",
+        "kfp-kubernetes",
+        "palmerpenguins",
+        "pyarrow",
+        "pydantic",
+        "pyyaml",
+        "tensorflow",
+        "tensorflow-data-validation",
+        "tensorflow-metadata",
+        "tfx-bsl",
+    ],
+    entry_points={"console_scripts": ["kubetfx = pipelines.cli:main"]},
+)
