@@ -97,29 +97,60 @@ def collect(
     return results
 
 
-class _Tee:
-    """A stdout stand-in that writes to a log file and, when verbose, to the console too."""
+class _Progress:
+    """A stdout stand-in for the run: everything goes to the log file; the console gets one
+    line per step start and end (or everything, when verbose).
 
-    def __init__(self, log, console=None):
-        self.log, self.console = log, console
+    kfp.local prints both its own task events and the components' output on stdout.
+    """
+
+    _START = re.compile(r"Executing task '([\w-]+)'")
+    _END = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
+
+    def __init__(self, log, console, steps: list[str], verbose: bool):
+        self.log, self.console, self.steps, self.verbose = log, console, steps, verbose
+        self.pending, self.started = "", {}
 
     def write(self, text: str) -> int:
         self.log.write(text)
-        if self.console:
+        if self.verbose:
             self.console.write(text)
+            return len(text)
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self._progress(_ANSI.sub("", line))
         return len(text)
+
+    def _progress(self, line: str) -> None:
+        import time
+
+        if match := self._START.search(line):
+            name = match.group(1)
+            self.started[name] = time.time()
+            self.console.write(f"[{self._position(name)}] {name}: running\n")
+        elif match := self._END.search(line):
+            name, status = match.groups()
+            took = time.time() - self.started.get(name, time.time())
+            self.console.write(f"[{self._position(name)}] {name}: {status} ({took:.1f}s)\n")
+        else:
+            return
+        self.console.flush()
+
+    def _position(self, name: str) -> str:
+        index = self.steps.index(name) + 1 if name in self.steps else "?"
+        return f"{index}/{len(self.steps)}"
 
     def flush(self) -> None:
         self.log.flush()
-        if self.console:
-            self.console.flush()
+        self.console.flush()
 
 
 def run(cfg: PipelineConfig, pipeline, verbose: bool = False) -> RunResult:
     """Run `pipeline` (built from cfg) with kfp.local; never raises for a failed task.
 
-    kfp.local reports each task's start and end on stderr (the progress a person watches);
-    the components' own output goes to {run_dir}/run.log, and to the console when verbose.
+    The console shows each step's start and end; the full output of kfp.local and the
+    components goes to {run_dir}/run.log (and to the console too when verbose).
     """
     import contextlib
     import sys
@@ -140,9 +171,10 @@ def run(cfg: PipelineConfig, pipeline, verbose: bool = False) -> RunResult:
     )
     started, error, failed_task = time.time(), None, None
     log_path = os.path.join(root, f".run-{os.getpid()}-{int(started)}.log")
+    steps = step_order(pipeline)
     with (
         open(log_path, "w") as log,
-        contextlib.redirect_stdout(_Tee(log, sys.stdout if verbose else None)),
+        contextlib.redirect_stdout(_Progress(log, sys.stdout, steps, verbose)),
     ):
         try:
             pipeline()
@@ -156,5 +188,5 @@ def run(cfg: PipelineConfig, pipeline, verbose: bool = False) -> RunResult:
     if run_name:
         os.replace(log_path, os.path.join(run_dir, "run.log"))
         log_path = os.path.join(run_dir, "run.log")
-    steps = collect(run_dir, step_order(pipeline), failed_task, started)
-    return RunResult(run_name, run_dir, steps, error, log_path)
+    results = collect(run_dir, steps, failed_task, started)
+    return RunResult(run_name, run_dir, results, error, log_path)

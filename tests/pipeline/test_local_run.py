@@ -1,0 +1,144 @@
+"""The training pipeline run end to end with kfp.local, as a user runs it (the CLI)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from tests.conftest import FAST_BEAM, write_csv
+
+pytestmark = pytest.mark.pipeline
+STEPS = ("ingest", "statistics", "schema", "validate")
+
+
+def kubetfx(*args: str, cwd) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def run_dirs(root) -> list[str]:
+    return sorted(glob.glob(os.path.join(root, "pipeline_root", "kubetfx-training-*")))
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory):
+    """`kubetfx run` with every default (Beam multi-processing): the `make run` path."""
+    workdir = tmp_path_factory.mktemp("work")
+    done = kubetfx("run", cwd=workdir)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run_dir,) = run_dirs(workdir)
+    return workdir, run_dir, done
+
+
+def test_default_run_succeeds_and_summarizes(good_run):
+    _, run_dir, done = good_run
+    assert f"Run {os.path.basename(run_dir)}: SUCCEEDED" in done.stdout
+    for step in STEPS:
+        assert any(line.split()[:2] == [step, "SUCCEEDED"] for line in done.stdout.splitlines())
+    assert "train" in done.stdout and "rows" in done.stdout and "source: inferred" in done.stdout
+    # Progress per step while the run goes, in order.
+    for index, step in enumerate(STEPS, start=1):
+        assert f"[{index}/{len(STEPS)}] {step}: running" in done.stdout
+        assert f"[{index}/{len(STEPS)}] {step}: SUCCESS" in done.stdout
+
+
+def test_default_run_leaves_the_artifacts(good_run):
+    workdir, run_dir, _ = good_run
+    for split in ("train", "eval"):
+        assert glob.glob(f"{run_dir}/ingest/examples/Split-{split}/data_tfrecord-*.gz")
+        assert os.path.getsize(f"{run_dir}/statistics/statistics/Split-{split}/FeatureStats.pb")
+        assert os.path.exists(f"{run_dir}/validate/anomalies/Split-{split}/SchemaDiff.pb")
+    assert "<svg" in Path(f"{run_dir}/statistics/view").read_text()
+    assert 'name: "species"' in Path(f"{run_dir}/schema/schema/schema.pbtxt").read_text()
+    assert Path(f"{run_dir}/validate/report").read_text().startswith("# Data validation: PASSED")
+    assert os.path.getsize(f"{run_dir}/run.log")
+    assert os.path.exists(workdir / "references" / "penguins" / "schema.pbtxt")
+
+
+def _mutate(table: pa.Table, case: str) -> pa.Table:
+    if case == "type change":
+        text = pc.binary_join_element_wise(table["bill_length_mm"].cast(pa.string()), "mm", "")
+        return table.set_column(
+            table.schema.get_field_index("bill_length_mm"), "bill_length_mm", text
+        )
+    if case == "new category":
+        island = pa.array(
+            ["Atlantis" if i % 3 == 0 else v for i, v in enumerate(table["island"].to_pylist())]
+        )
+        return table.set_column(table.schema.get_field_index("island"), "island", island)
+    if case == "missing column":
+        return table.drop(["sex"])
+    if case == "flood of missing values":
+        mass = pa.array(
+            [None if i % 2 else v for i, v in enumerate(table["body_mass_g"].to_pylist())],
+            pa.int64(),
+        )
+        return table.set_column(table.schema.get_field_index("body_mass_g"), "body_mass_g", mass)
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize(
+    ("case", "feature"),
+    [
+        ("type change", "bill_length_mm"),
+        ("new category", "island"),
+        ("missing column", "sex"),
+        ("flood of missing values", "body_mass_g"),
+    ],
+)
+def test_bad_data_fails_at_validate_and_loses_nothing(good_run, penguins_table, case, feature):
+    workdir, good_dir, _ = good_run
+    reference = workdir / "references" / "penguins"
+    before = {p: Path(p).read_bytes() for p in glob.glob(f"{reference}/**/*.pb*", recursive=True)}
+    kept = sorted(glob.glob(f"{good_dir}/**", recursive=True))
+    bad_csv = write_csv(_mutate(penguins_table, case), workdir / f"{case.replace(' ', '_')}.csv")
+    beam = [f"--beam-arg={arg}" for arg in FAST_BEAM]
+    done = kubetfx(
+        "run", "--data", bad_csv, "--label", "species", "--name", "penguins", *beam, cwd=workdir
+    )
+
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "Inner task failed: 'validate'" in done.stdout
+    assert any(line.split()[:2] == ["validate", "FAILED"] for line in done.stdout.splitlines())
+    assert f"train: {feature}:" in done.stdout  # the summary names the feature
+    assert "source: reference" in done.stdout  # validated against the reference schema
+    bad_dir = max(run_dirs(workdir), key=os.path.getmtime)
+    report = Path(f"{bad_dir}/validate/report").read_text()
+    assert report.startswith("# Data validation: FAILED") and f"**{feature}**" in report
+    # Nothing upstream is deleted: this run's earlier artifacts and the good run survive,
+    # and the reference schema and statistics are untouched.
+    assert glob.glob(f"{bad_dir}/ingest/examples/Split-train/*.gz")
+    assert os.path.exists(f"{bad_dir}/statistics/statistics/Split-train/FeatureStats.pb")
+    assert sorted(glob.glob(f"{good_dir}/**", recursive=True)) == kept
+    assert {p: Path(p).read_bytes() for p in before} == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--bogus"], "unrecognized arguments: --bogus"),
+        (["run", "--data", "missing.csv", "--label", "y"], "--data: data.path: no file matches"),
+        (["run", "--data", "x.csv"], "data.label is required"),
+        (["compile", "--pipeline", "nope", "--output", "x.yaml"], "invalid choice: 'nope'"),
+        (["run", "--config", "missing.yaml"], "--config: file 'missing.yaml' does not exist"),
+    ],
+)
+def test_bad_flags_exit_2_without_a_traceback(tmp_path, args, message):
+    done = kubetfx(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
