@@ -143,6 +143,95 @@ class ValidateConfig(_Section):
         return values
 
 
+class TransformConfig(_Section):
+    """Transform: the preprocessing_fn generated from the schema, or the user's own."""
+
+    module_file: str | None = Field(
+        None,
+        description="A Python file defining preprocessing_fn(inputs) (as TFX's module_file); "
+        "replaces the generated one. It must return the label under the same key.",
+    )
+    oov_buckets: int = Field(1, ge=1, description="Out-of-vocabulary buckets per categorical.")
+    bucketize: dict[str, int] = Field(
+        default_factory=dict, description="Numeric feature -> number of quantile buckets."
+    )
+    hash_buckets: dict[str, int] = Field(
+        default_factory=dict, description="Categorical feature -> hash buckets (no vocabulary)."
+    )
+    max_classes: int = Field(
+        20, ge=2, description="An integer label with more values than this is a regression."
+    )
+
+
+class TrainConfig(_Section):
+    """Trainer: a tf_keras model from config (or the user's), under a distribution strategy."""
+
+    task: Literal["auto", "classification", "regression"] = "auto"
+    model: Literal["dnn", "wide_deep"] = "wide_deep"
+    hidden_units: list[int] = Field(default_factory=lambda: [32, 16])
+    embedding_dim: int = Field(8, ge=1)
+    learning_rate: float = Field(0.01, gt=0)
+    batch_size: int = Field(32, ge=1, description="Global batch size (across replicas).")
+    epochs: int = Field(60, ge=0)
+    steps_per_epoch: int | None = Field(
+        None, ge=1, description="Default: one pass over the train split."
+    )
+    early_stopping_patience: int = Field(8, ge=1)
+    strategy: Literal["auto", "one_device", "mirrored", "multi_worker", "tpu"] = "auto"
+    tpu: str | None = Field(None, description="TPU name or address for strategy 'tpu'.")
+    mixed_precision: Literal["none", "mixed_float16", "mixed_bfloat16"] = "none"
+    seed: int = 42
+    deterministic: bool = Field(True, description="tf.config.experimental.enable_op_determinism")
+    module_file: str | None = Field(
+        None,
+        description="A Python file defining build_model(ctx) -> tf_keras.Model, or "
+        "run_fn(fn_args) that trains and exports by itself (as TFX's Trainer module_file).",
+    )
+
+    @model_validator(mode="after")
+    def _check_strategy(self) -> TrainConfig:
+        if self.strategy == "tpu" and self.batch_size % 8:
+            raise ValueError(
+                f"train.batch_size must be a multiple of 8 with strategy 'tpu' (8 cores per "
+                f"TPU host), got {self.batch_size}"
+            )
+        if self.mixed_precision == "mixed_bfloat16" and self.strategy not in ("tpu", "auto"):
+            raise ValueError(
+                "train.mixed_precision 'mixed_bfloat16' is for TPUs; use 'mixed_float16' on GPUs"
+            )
+        return self
+
+
+class MetricThreshold(_Section):
+    lower: float | None = Field(None, description="Bless only if metric >= lower.")
+    upper: float | None = Field(None, description="Bless only if metric <= upper.")
+    change: Literal["higher_is_better", "lower_is_better"] | None = Field(
+        None, description="Compared with the champion: must not get worse by more than tolerance."
+    )
+    tolerance: float = Field(0.0, ge=0.0, description="Allowed change against the champion.")
+
+
+class EvaluateConfig(_Section):
+    """Evaluator: TFMA metrics, slices, fairness and the blessing thresholds."""
+
+    thresholds: dict[str, MetricThreshold] = Field(
+        default_factory=dict,
+        description="Metric name -> threshold. No thresholds: never blessed (fail closed).",
+    )
+    slices: list[str] | None = Field(
+        None, description="Features to slice by. Default: every categorical with <= 10 values."
+    )
+    sensitive_features: list[str] = Field(
+        default_factory=list, description="Slices that also get fairness metrics."
+    )
+    decision_threshold: float = Field(0.5, gt=0, lt=1)
+
+
+class PushConfig(_Section):
+    registry: str = Field("./model_registry", description="Model registry root, local or gs://.")
+    model_name: str | None = Field(None, description="Default: the dataset name.")
+
+
 class BeamConfig(_Section):
     pipeline_args: list[str] = Field(
         default_factory=lambda: [
@@ -175,6 +264,10 @@ class PipelineConfig(_Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     schema_: SchemaConfig = Field(default_factory=SchemaConfig, alias="schema")
     validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
+    transform: TransformConfig = Field(default_factory=TransformConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    push: PushConfig = Field(default_factory=PushConfig)
     beam: BeamConfig = Field(default_factory=BeamConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
 
@@ -186,6 +279,22 @@ class PipelineConfig(_Section):
         if not _NAME_RE.match(name):
             raise ValueError(f"must be lowercase letters, digits, '-' or '_', got {name!r}")
         return name
+
+    @model_validator(mode="after")
+    def _dataset_defaults(self) -> PipelineConfig:
+        if self.push.model_name is None:
+            object.__setattr__(
+                self, "push", self.push.model_copy(update={"model_name": self.data.name})
+            )
+        if self.data.path == BUILTIN_PENGUINS and not self.evaluate.thresholds:
+            # The default dataset ships with a gate; your own data needs yours (fail closed).
+            gate = {
+                "accuracy": MetricThreshold(lower=0.9, change="higher_is_better", tolerance=0.01)
+            }
+            object.__setattr__(
+                self, "evaluate", self.evaluate.model_copy(update={"thresholds": gate})
+            )
+        return self
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

@@ -88,6 +88,11 @@ def localize(cfg: PipelineConfig) -> PipelineConfig:
             "schema_": cfg.schema_.model_copy(
                 update={"import_path": _absolute(cfg.schema_.import_path)}
             ),
+            "push": cfg.push.model_copy(update={"registry": _absolute(cfg.push.registry)}),
+            "transform": cfg.transform.model_copy(
+                update={"module_file": _absolute(cfg.transform.module_file)}
+            ),
+            "train": cfg.train.model_copy(update={"module_file": _absolute(cfg.train.module_file)}),
             "validate_": cfg.validate_.model_copy(
                 update={
                     "previous_statistics": _absolute(cfg.validate_.previous_statistics),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from pipelines.local import RunResult
@@ -46,6 +47,51 @@ def _log_tail(result: RunResult, lines: int = 12) -> list[str]:
     return [f"  | {line}" for line in tail]
 
 
+def _read_json(step_artifacts: dict, artifact: str, filename: str) -> dict | None:
+    entry = step_artifacts.get(artifact)
+    path = os.path.join(entry["uri"], filename) if entry else None
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _fmt_metrics(values: dict) -> str:
+    shown = {k: v for k, v in values.items() if "[" not in k and not k.endswith("_diff")}
+    return " · ".join(f"{k} {v:.4g}" for k, v in sorted(shown.items()))
+
+
+def _model_lines(result: RunResult) -> list[str]:
+    """Headline metrics overall and per slice, the blessing and why, and what was pushed."""
+    from components.evaluate.blessing import RESULT_FILE as BLESSING_FILE
+    from components.evaluate.core import METRICS_FILE
+
+    steps = {s.name: s.artifacts for s in result.steps}
+    lines = []
+    metrics = _read_json(steps.get("evaluate", {}), "evaluation", METRICS_FILE)
+    if metrics:
+        candidate = metrics["candidate"]
+        lines += ["", f"Evaluation (eval split): {_fmt_metrics(candidate.get('overall', {}))}"]
+        for name in sorted(k for k in candidate if k != "overall"):
+            lines.append(f"  {name:<24} {_fmt_metrics(candidate[name])}")
+        if metrics.get("baseline_overall"):
+            lines.append(f"  champion (overall)       {_fmt_metrics(metrics['baseline_overall'])}")
+    blessing = _read_json(steps.get("evaluate", {}), "blessing", BLESSING_FILE)
+    if blessing:
+        lines += ["", f"Blessing: {blessing['marker']}"]
+        lines += [f"  - {reason}" for reason in blessing["reasons"]]
+    pushed = _read_json(steps.get("push", {}), "pushed_model", "push.json")
+    if pushed:
+        if pushed["pushed"]:
+            lines += [
+                "",
+                f"Pushed: version {pushed['version']} -> {pushed['path']} (now the champion)",
+            ]
+        else:
+            lines += ["", f"Not pushed: {pushed['reason']} (the champion is unchanged)"]
+    return lines
+
+
 def render(result: RunResult) -> str:
     status = "SUCCEEDED" if result.succeeded else "FAILED"
     lines = ["", f"Run {result.run_name or '(not started)'}: {status}", f"  {result.run_dir}", ""]
@@ -55,6 +101,7 @@ def render(result: RunResult) -> str:
         lines.append(f"  {step.name:<{width}}  {step.status:<9}  {took}")
         for name, artifact in step.artifacts.items():
             lines.append(f"      {name}: {artifact['uri']}{_highlights(artifact['metadata'])}")
+    lines += _model_lines(result)
     if result.error:
         lines += ["", f"Error: {result.error}"]
         detail = _failure_detail(result)

@@ -4,10 +4,16 @@
 from kfp import dsl
 
 from components.config import PipelineConfig
+from components.evaluate.component import evaluate
 from components.ingest.component import ingest
+from components.push.component import push
 from components.schema.component import schema
 from components.statistics.component import statistics
+from components.train.component import train
+from components.transform.component import transform
 from components.validate.component import validate
+
+STAGES = (ingest, statistics, schema, validate, transform, train, evaluate, push)
 
 
 def build(cfg: PipelineConfig):
@@ -15,23 +21,47 @@ def build(cfg: PipelineConfig):
     # Lightweight components on the project image: the body imports the installed package,
     # so the same definition runs in the local venv (kfp.local) and in the cluster image.
     component = dsl.component(base_image=cfg.images.components, install_kfp_package=False)
-    ingest_op, statistics_op, schema_op, validate_op = (
-        component(fn) for fn in (ingest, statistics, schema, validate)
-    )
+    op = {fn.__name__: component(fn) for fn in STAGES}
 
     @dsl.pipeline(
         name=cfg.pipeline_name,
-        description="kubetfx training pipeline: ingest, statistics, schema, validate.",
+        description="kubetfx training: ingest, statistics, schema, validate, transform, "
+        "train, evaluate, push.",
     )
     def training(config: str = cfg.to_json()) -> None:
-        examples = ingest_op(config=config).set_display_name("ingest")
-        stats = statistics_op(config=config, examples=examples.outputs["examples"])
-        inferred = schema_op(config=config, statistics=stats.outputs["statistics"])
-        validate_op(
+        examples = op["ingest"](config=config).outputs["examples"]
+        stats = op["statistics"](config=config, examples=examples).outputs["statistics"]
+        inferred = op["schema"](config=config, statistics=stats).outputs["schema"]
+        validated = op["validate"](
             config=config,
             run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-            statistics=stats.outputs["statistics"],
-            schema=inferred.outputs["schema"],
+            statistics=stats,
+            schema=inferred,
+        )
+        # Nothing is transformed or trained on data that failed validation.
+        transformed = op["transform"](config=config, examples=examples, schema=inferred).after(
+            validated
+        )
+        trained = op["train"](
+            config=config,
+            transformed_examples=transformed.outputs["transformed_examples"],
+            transform_graph=transformed.outputs["transform_graph"],
+            schema=inferred,
+        )
+        evaluated = op["evaluate"](
+            config=config,
+            examples=examples,
+            model=trained.outputs["model"],
+            transform_graph=transformed.outputs["transform_graph"],
+            schema=inferred,
+        )
+        op["push"](
+            config=config,
+            run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            model=trained.outputs["model"],
+            blessing=evaluated.outputs["blessing"],
+            evaluation=evaluated.outputs["evaluation"],
+            examples=examples,
         )
 
     return training

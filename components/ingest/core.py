@@ -31,6 +31,7 @@ class IngestResult:
     files: list[str]
     fingerprint: str
     columns: dict[str, str]
+    label_values: list | None = None  # distinct label values (sorted), None when too many
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -230,12 +231,14 @@ def run(data: DataConfig, ingest: IngestConfig, output_uri: str) -> IngestResult
     }
     rows = dict.fromkeys(ingest.splits, 0)
     columns: dict[str, str] = {}
+    labels = _DistinctValues()
     try:
         for batch in read_batches(files, fmt, data.column_types):
             if not columns:
                 columns = {f.name: str(f.type) for f in batch.schema}
                 _check_columns(columns, data, ingest)
             examples = example_coder.RecordBatchToExamplesEncoder().encode(to_example_batch(batch))
+            labels.add(batch.column(data.label))
             keys = row_keys(batch, ingest.partition_column)
             for example, split in zip(examples, assign_splits(keys, buckets), strict=True):
                 writers[(split, rows[split] % ingest.num_shards)].write(example)
@@ -251,9 +254,33 @@ def run(data: DataConfig, ingest: IngestConfig, output_uri: str) -> IngestResult
                 f"ingest.splits: split {split!r} got no rows out of {sum(rows.values())}; "
                 "give it more buckets or use more data"
             )
-    result = IngestResult(rows, span, files, input_fingerprint(files), columns)
+    result = IngestResult(
+        rows, span, files, input_fingerprint(files), columns, labels.sorted_values()
+    )
     fileio.write_text(fileio.join(output_uri, METADATA_FILE), result.to_json())
     return result
+
+
+class _DistinctValues:
+    """The distinct non-null values of a column, up to a limit (to tell a class label)."""
+
+    LIMIT = 1_000
+
+    def __init__(self) -> None:
+        self.values: set | None = set()
+
+    def add(self, column: pa.Array) -> None:
+        import pyarrow.compute as pc
+
+        if self.values is None or pa.types.is_floating(column.type):
+            self.values = None  # a float label is a regression target: no classes to count
+            return
+        self.values.update(pc.unique(column.drop_null()).to_pylist())
+        if len(self.values) > self.LIMIT:
+            self.values = None
+
+    def sorted_values(self) -> list | None:
+        return None if self.values is None else sorted(self.values)
 
 
 def _check_columns(columns: dict[str, str], data: DataConfig, ingest: IngestConfig) -> None:

@@ -1,0 +1,54 @@
+"""KFP wrapper of push (Pusher)."""
+
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+
+def push(
+    config: str,
+    run_name: str,
+    model: Input[Model],
+    blessing: Input[Artifact],
+    evaluation: Input[Artifact],
+    examples: Input[Dataset],
+    pushed_model: Output[Model],
+) -> None:
+    import json
+
+    from components import fileio
+    from components.config import PipelineConfig
+    from components.evaluate.core import METRICS_FILE
+    from components.evaluate.results import headline
+    from components.ingest.core import read_metadata
+    from components.push import core
+    from components.push.registry import ModelRegistry
+
+    cfg = PipelineConfig.from_json(config)
+    data = read_metadata(examples.path)
+    metrics = json.loads(fileio.read_text(fileio.join(evaluation.path, METRICS_FILE)))
+    result = core.run(
+        model.path,
+        blessing.path,
+        ModelRegistry(cfg.push.registry, cfg.push.model_name),
+        {
+            "run": run_name,
+            "model_name": cfg.push.model_name,
+            "data": {
+                "path": cfg.data.path,
+                "span": data.span,
+                "fingerprint": data.fingerprint,
+                "rows": data.rows,
+            },
+            "metrics": headline(metrics["candidate"].get("overall", {})),
+        },
+    )
+    pushed_model.metadata.update(
+        {
+            "pushed": result.pushed,
+            "version": result.version or -1,
+            "registry_path": result.path or "",
+            "reason": result.reason,
+        }
+    )
+    fileio.write_text(
+        fileio.join(pushed_model.path, "push.json"), json.dumps(result.__dict__, indent=2)
+    )

@@ -1,0 +1,75 @@
+"""Export a SavedModel whose two serving signatures both embed the transform graph.
+
+- `serving_default`: raw features as named [batch] tensors, what a JSON client sends.
+  A float NaN or an empty string means "missing" (imputed exactly as in training).
+- `serving_tf_example`: serialized tf.Example, what TFMA and batch jobs feed.
+
+Both go through the same tf.Transform layer, so there is no training-serving skew.
+Outputs: classification -> probabilities [batch, classes], class_ids, classes;
+regression -> predictions [batch].
+"""
+
+from __future__ import annotations
+
+SERVING_DEFAULT = "serving_default"
+SERVING_TF_EXAMPLE = "serving_tf_example"
+
+
+def _to_sparse(values):
+    """[batch] dense -> [batch, 1] SparseTensor without the missing entries."""
+    import tensorflow as tf
+
+    if values.dtype == tf.string:
+        present = tf.not_equal(values, "")
+    elif values.dtype.is_floating:
+        present = tf.logical_not(tf.math.is_nan(values))
+    else:
+        present = tf.ones_like(values, dtype=tf.bool)
+    rows = tf.where(present)
+    indices = tf.concat([rows, tf.zeros_like(rows)], axis=1)
+    batch = tf.shape(values, out_type=tf.int64)[0]
+    return tf.sparse.SparseTensor(indices, tf.boolean_mask(values, present), [batch, 1])
+
+
+def signatures(model, tft_output, task):
+    """The serving signatures for `model` (trained on tft_output's transformed features)."""
+    import tensorflow as tf
+
+    model.tft_layer = tft_output.transform_features_layer()  # tracked: saved with the model
+    raw_spec = tft_output.raw_feature_spec()
+    raw_spec.pop(task.label, None)  # not in the SERVING environment
+    classes = tf.constant(list(task.classes)) if task.is_classification else None
+
+    def predict(raw_features):
+        transformed = model.tft_layer(raw_features)
+        transformed.pop(task.label, None)
+        output = model(transformed)
+        if not task.is_classification:
+            return {"predictions": tf.squeeze(output, axis=-1)}
+        class_ids = tf.argmax(output, axis=-1)
+        return {
+            "probabilities": output,
+            "class_ids": class_ids,
+            "classes": tf.gather(classes, class_ids),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_tf_examples(serialized):
+        return predict(tf.io.parse_example(serialized, raw_spec))
+
+    raw_inputs = {
+        name: tf.TensorSpec([None], spec.dtype, name=name) for name, spec in raw_spec.items()
+    }
+
+    @tf.function(input_signature=[raw_inputs])
+    def serve_raw(features):
+        return predict({name: _to_sparse(value) for name, value in features.items()})
+
+    return {
+        SERVING_DEFAULT: serve_raw.get_concrete_function(),
+        SERVING_TF_EXAMPLE: serve_tf_examples.get_concrete_function(),
+    }
+
+
+def save(model, tft_output, task, path: str) -> None:
+    model.save(path, save_format="tf", signatures=signatures(model, tft_output, task))
