@@ -211,6 +211,24 @@ class MetricThreshold(_Section):
     tolerance: float = Field(0.0, ge=0.0, description="Allowed change against the champion.")
 
 
+class InvarianceCheck(_Section):
+    """Changing `feature` among `values` must not change the predicted class (or value)."""
+
+    feature: str
+    values: list[str | int | float] = Field(min_length=2)
+    min_agreement: float = Field(0.95, gt=0, le=1)
+
+
+class DirectionalCheck(_Section):
+    """Adding `delta` to `feature` must move `output` (a class name, or 'prediction')."""
+
+    feature: str
+    delta: float
+    output: str
+    direction: Literal["up", "down"]
+    min_fraction: float = Field(0.9, gt=0, le=1)
+
+
 class EvaluateConfig(_Section):
     """Evaluator: TFMA metrics, slices, fairness and the blessing thresholds."""
 
@@ -225,6 +243,12 @@ class EvaluateConfig(_Section):
         default_factory=list, description="Slices that also get fairness metrics."
     )
     decision_threshold: float = Field(0.5, gt=0, lt=1)
+    invariance: list[InvarianceCheck] = Field(
+        default_factory=list, description="Behavioral tests: features that must not matter."
+    )
+    directional: list[DirectionalCheck] = Field(
+        default_factory=list, description="Behavioral tests: features with a known effect."
+    )
 
 
 class PushConfig(_Section):
@@ -287,13 +311,25 @@ class PipelineConfig(_Section):
                 self, "push", self.push.model_copy(update={"model_name": self.data.name})
             )
         if self.data.path == BUILTIN_PENGUINS and not self.evaluate.thresholds:
-            # The default dataset ships with a gate; your own data needs yours (fail closed).
-            gate = {
-                "accuracy": MetricThreshold(lower=0.9, change="higher_is_better", tolerance=0.01)
+            # The default dataset ships with a gate and behavioral checks; your own data needs
+            # yours (no thresholds: never blessed).
+            update = {
+                "thresholds": {
+                    "accuracy": MetricThreshold(
+                        lower=0.9, change="higher_is_better", tolerance=0.01
+                    )
+                },
+                "sensitive_features": self.evaluate.sensitive_features or ["sex"],
+                "invariance": self.evaluate.invariance
+                or [InvarianceCheck(feature="year", values=[2007, 2008, 2009])],
+                "directional": self.evaluate.directional
+                or [
+                    DirectionalCheck(
+                        feature="flipper_length_mm", delta=25, output="Gentoo", direction="up"
+                    )
+                ],
             }
-            object.__setattr__(
-                self, "evaluate", self.evaluate.model_copy(update={"thresholds": gate})
-            )
+            object.__setattr__(self, "evaluate", self.evaluate.model_copy(update=update))
         return self
 
     def to_json(self) -> str:

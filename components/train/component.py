@@ -11,26 +11,14 @@ def train(
     model: Output[Model],
     model_run: Output[Artifact],
 ) -> None:
-    from components import fileio
     from components.config import PipelineConfig
-    from components.schema.core import SCHEMA_FILE
     from components.train import core
-    from components.transform.core import TRANSFORMED_PREFIX, read_rows, read_task
 
-    cfg = PipelineConfig.from_json(config)
-    splits = ("train", "eval")
-    patterns = {
-        s: fileio.join(transformed_examples.path, f"Split-{s}", f"{TRANSFORMED_PREFIX}*.gz")
-        for s in splits
-    }
-    result = core.run(
-        patterns,
+    result = core.run_from_artifacts(
+        PipelineConfig.from_json(config),
+        transformed_examples.path,
         transform_graph.path,
-        fileio.join(schema.path, SCHEMA_FILE),
-        read_task(transform_graph.path),
-        read_rows(transformed_examples.path)["train"],
-        cfg.train,
-        cfg.transform,
+        schema.path,
         model.path,
         model_run.path,
     )

@@ -13,7 +13,7 @@ import os
 import tempfile
 
 from components import fileio
-from components.config import TrainConfig, TransformConfig
+from components.config import PipelineConfig, TrainConfig, TransformConfig
 from components.errors import ConfigError
 from components.train import export
 from components.train.model import ModelContext
@@ -49,7 +49,7 @@ def _tf_config() -> dict:
 
 
 def make_strategy(cfg: TrainConfig):
-    """The tf.distribute strategy the config asks for (auto: what the machine has)."""
+    """(kind, tf.distribute strategy) for what the config asks (auto: what the machine has)."""
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -65,20 +65,20 @@ def make_strategy(cfg: TrainConfig):
         else:
             kind = "one_device"
     if kind == "one_device":
-        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+        return kind, tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
     if kind == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        return kind, tf.distribute.MirroredStrategy()
     if kind == "multi_worker":
         if not _tf_config().get("cluster"):
             raise ConfigError(
                 "train.strategy: 'multi_worker' needs TF_CONFIG describing the cluster "
                 "(set by Vertex AI or the GKE launcher); use 'auto' or 'one_device' locally"
             )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return kind, tf.distribute.MultiWorkerMirroredStrategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=cfg.tpu or "")
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
+    return kind, tf.distribute.TPUStrategy(resolver)
 
 
 def is_chief() -> bool:
@@ -104,11 +104,25 @@ def dataset(pattern: str, feature_spec: dict, label: str, batch_size: int, train
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    data = data.map(lambda features: (features, features.pop(label)))
+    data = data.map(_split_label(label), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     # Shard by element, not file: a split may be a single file.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return data.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _split_label(label: str):
+    """(features, label) with the rows whose label is missing dropped (-1 index or NaN)."""
+    import tensorflow as tf
+
+    def split(features):
+        target = features.pop(label)
+        keep = tf.logical_not(tf.math.is_nan(target)) if target.dtype.is_floating else target >= 0
+        return {k: tf.boolean_mask(v, keep) for k, v in features.items()}, tf.boolean_mask(
+            target, keep
+        )
+
+    return split
 
 
 def model_context(tft_output, schema, task: Task, cfg: TrainConfig, tcfg: TransformConfig):
@@ -154,7 +168,7 @@ def run(
     from components.train import model as default_model
 
     _seed(cfg)
-    strategy = make_strategy(cfg)
+    kind, strategy = make_strategy(cfg)
     tft_output = tft.TFTransformOutput(graph_uri)
     ctx = model_context(tft_output, schema_core.load(schema_path), task, cfg, tcfg)
     chief = is_chief()
@@ -174,7 +188,7 @@ def run(
                 ctx,
             )
         )
-        return TrainResult(type(strategy).__name__, strategy.num_replicas_in_sync, 0, {}, chief)
+        return TrainResult(kind, strategy.num_replicas_in_sync, 0, {}, chief)
     builder = (
         load_module_fn(cfg.module_file, "build_model", "train.module_file")
         if cfg.module_file
@@ -205,7 +219,37 @@ def run(
     export.save(model, tft_output, task, target)
     final = {k: float(v[-1]) for k, v in history.history.items() if v}
     epochs = len(history.history.get("loss", []))
-    return TrainResult(type(strategy).__name__, strategy.num_replicas_in_sync, epochs, final, chief)
+    return TrainResult(kind, strategy.num_replicas_in_sync, epochs, final, chief)
+
+
+def run_from_artifacts(
+    cfg: PipelineConfig,
+    transformed_uri: str,
+    graph_uri: str,
+    schema_uri: str,
+    model_dir: str,
+    model_run_dir: str,
+) -> TrainResult:
+    """The trainer entry point shared by the KFP component and `python -m components.train`
+    (what each worker process runs in multi-worker training)."""
+    from components.schema.core import SCHEMA_FILE
+    from components.transform.core import TRANSFORMED_PREFIX, read_rows, read_task
+
+    patterns = {
+        split: fileio.join(transformed_uri, f"Split-{split}", f"{TRANSFORMED_PREFIX}*.gz")
+        for split in ("train", "eval")
+    }
+    return run(
+        patterns,
+        graph_uri,
+        fileio.join(schema_uri, SCHEMA_FILE),
+        read_task(graph_uri),
+        read_rows(transformed_uri)["train"],
+        cfg.train,
+        cfg.transform,
+        model_dir,
+        model_run_dir,
+    )
 
 
 def _has(path: str, name: str) -> bool:

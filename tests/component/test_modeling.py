@@ -1,0 +1,309 @@
+"""transform, train, evaluate and push cores on the real penguins data."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.config import (
+    EvaluateConfig,
+    PipelineConfig,
+)
+from components.evaluate import behavior
+from components.evaluate import core as evaluate
+from components.ingest import core as ingest
+from components.push import core as push
+from components.push.registry import ModelRegistry
+from components.reference import ReferenceStore
+from components.schema import core as schema
+from components.statistics import core as statistics
+from components.train import core as train
+from components.train.export import SERVING_DEFAULT, SERVING_TF_EXAMPLE
+from components.transform import core as transform
+from tests.conftest import FAST_BEAM
+
+SPLITS = ["train", "eval"]
+
+
+def _prepare(root, cfg: PipelineConfig) -> dict:
+    """ingest -> statistics -> schema -> transform, as the pipeline does; the artifact paths."""
+    paths = {k: str(root / k) for k in ("examples", "stats", "schema", "graph", "transformed")}
+    ingest.run(cfg.data, cfg.ingest, paths["examples"])
+    statistics.run(paths["examples"], SPLITS, paths["stats"], FAST_BEAM)
+    schema.run(
+        statistics.stats_path(paths["stats"], "train"),
+        cfg.data.label,
+        cfg.schema_,
+        ReferenceStore(str(root / "refs"), cfg.data.name),
+        paths["schema"],
+    )
+    task = transform.resolve_task(paths["examples"], cfg.data.label, cfg.train.task, cfg.transform)
+    transform.run(
+        paths["examples"],
+        os.path.join(paths["schema"], schema.SCHEMA_FILE),
+        SPLITS,
+        task,
+        cfg.data.label,
+        cfg.transform,
+        paths["graph"],
+        paths["transformed"],
+        FAST_BEAM,
+    )
+    return paths
+
+
+def _train(cfg: PipelineConfig, paths: dict, name: str) -> str:
+    model_dir = os.path.join(os.path.dirname(paths["examples"]), name)
+    train.run_from_artifacts(
+        cfg, paths["transformed"], paths["graph"], paths["schema"], model_dir, model_dir + "-logs"
+    )
+    return model_dir
+
+
+def _evaluate(cfg, paths, model_dir, baseline, out):
+    return evaluate.run(
+        paths["examples"],
+        model_dir,
+        baseline,
+        transform.read_task(paths["graph"]),
+        os.path.join(paths["schema"], schema.SCHEMA_FILE),
+        cfg.evaluate,
+        FAST_BEAM,
+        str(out / "evaluation"),
+        str(out / "blessing"),
+        str(out / "report.html"),
+    )
+
+
+@pytest.fixture(scope="module")
+def penguins(tmp_path_factory):
+    root = tmp_path_factory.mktemp("penguins")
+    cfg = PipelineConfig()
+    paths = _prepare(root, cfg)
+    paths["model"] = _train(cfg, paths, "model")
+    return cfg, paths
+
+
+def _raw_eval_examples(paths) -> list[bytes]:
+    files = glob.glob(os.path.join(paths["examples"], "Split-eval", "*.gz"))
+    return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def _rows_from_examples(serialized: list[bytes], model) -> dict[str, np.ndarray]:
+    """Raw columns as a JSON client would send them (NaN / '' for missing values)."""
+    inputs = model.signatures[SERVING_DEFAULT].structured_input_signature[1]
+    spec = {}
+    for name, t in inputs.items():
+        default = "" if t.dtype == tf.string else (float("nan") if t.dtype.is_floating else 0)
+        spec[name] = tf.io.FixedLenFeature([], t.dtype, default_value=default)
+    parsed = tf.io.parse_example(serialized, spec)
+    return {k: v.numpy() for k, v in parsed.items()}
+
+
+def test_transform_writes_graph_task_and_every_split(penguins):
+    _, paths = penguins
+    task = transform.read_task(paths["graph"])
+    assert task.kind == "classification"
+    assert task.classes == ("Adelie", "Chinstrap", "Gentoo")
+    assert transform.read_rows(paths["transformed"]) == ingest.read_metadata(paths["examples"]).rows
+    for split in SPLITS:
+        assert glob.glob(f"{paths['transformed']}/Split-{split}/transformed_examples*.gz")
+    assert os.path.isdir(os.path.join(paths["graph"], "transform_fn"))
+
+
+def test_no_training_serving_skew(penguins):
+    """serving_default on raw features == the Keras model on Beam-transformed features ==
+    serving_tf_example on the serialized examples."""
+    import tensorflow_transform as tft
+    import tf_keras as keras
+
+    _, paths = penguins
+    serialized = [e for e in _raw_eval_examples(paths) if b"sex" in e]
+    model = tf.saved_model.load(paths["model"])
+    from_examples = model.signatures[SERVING_TF_EXAMPLE](examples=tf.constant(serialized))
+    # Rows whose ints are all present (a JSON client cannot send a missing int).
+    rows = _rows_from_examples(serialized, model)
+    from_raw = model.signatures[SERVING_DEFAULT](**{k: tf.constant(v) for k, v in rows.items()})
+    complete = np.all([rows[k] != 0 for k, v in rows.items() if v.dtype == np.int64], axis=0)
+    np.testing.assert_allclose(
+        from_raw["probabilities"].numpy()[complete],
+        from_examples["probabilities"].numpy()[complete],
+        atol=1e-6,
+    )
+    # The model on what tf.Transform's Beam job wrote for the same eval split.
+    spec = tft.TFTransformOutput(paths["graph"]).transformed_feature_spec()
+    files = glob.glob(f"{paths['transformed']}/Split-eval/*.gz")
+    records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    features = tf.io.parse_example(records, spec)
+    features.pop("species")
+    keras_model = keras.models.load_model(paths["model"])
+    from_beam = keras_model(features).numpy()
+    everything = model.signatures[SERVING_TF_EXAMPLE](
+        examples=tf.constant(_raw_eval_examples(paths))
+    )
+    # Same rows, possibly another order: compare the sorted predictions.
+    np.testing.assert_allclose(
+        np.sort(from_beam, axis=0), np.sort(everything["probabilities"].numpy(), axis=0), atol=1e-5
+    )
+
+
+def test_determinism_same_seed_same_metrics(penguins):
+    cfg, paths = penguins
+    quick = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": 5})})
+    first = _train(quick, paths, "det-a")
+    second = _train(quick, paths, "det-b")
+    examples = tf.constant(_raw_eval_examples(paths))
+    a = tf.saved_model.load(first).signatures[SERVING_TF_EXAMPLE](examples=examples)
+    b = tf.saved_model.load(second).signatures[SERVING_TF_EXAMPLE](examples=examples)
+    np.testing.assert_allclose(a["probabilities"].numpy(), b["probabilities"].numpy(), atol=1e-5)
+
+
+def test_behavior_invariance_and_direction(penguins):
+    cfg, paths = penguins
+    model = tf.saved_model.load(paths["model"])
+    rows = _rows_from_examples(_raw_eval_examples(paths), model)
+    classes = transform.read_task(paths["graph"]).classes
+    for check in cfg.evaluate.invariance:
+        assert behavior.invariance(model, rows, check) >= check.min_agreement, check
+    for check in cfg.evaluate.directional:
+        assert behavior.directional(model, rows, check, classes) >= check.min_fraction, check
+    # The test can fail: a feature that matters is not invariant.
+    from components.config import InvarianceCheck
+
+    assert (
+        behavior.invariance(
+            model, rows, InvarianceCheck(feature="bill_length_mm", values=[35.0, 55.0])
+        )
+        < 0.8
+    )
+
+
+def test_blessed_first_then_a_worse_model_is_gated(penguins, tmp_path):
+    cfg, paths = penguins
+    first = _evaluate(cfg, paths, paths["model"], None, tmp_path / "first")
+    assert first.blessing.blessed, first.blessing.reasons
+    assert first.metrics["overall"]["accuracy"] >= 0.9
+    assert {"island=Biscoe", "sex=male"} <= set(first.metrics)
+    assert any(
+        k.startswith("fairness_indicators_metrics/false_positive_rate")
+        for k in first.metrics["sex=female"]
+    )
+    assert (tmp_path / "first" / "blessing" / "BLESSED").exists()
+    assert "<table" in (tmp_path / "first" / "report.html").read_text()
+
+    registry = ModelRegistry(str(tmp_path / "registry"), "penguins")
+    pushed = push.run(
+        paths["model"], str(tmp_path / "first" / "blessing"), registry, {"run": "good"}
+    )
+    assert pushed.pushed and registry.champion()["version"] == pushed.version
+
+    untrained_cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": 0})})
+    worse = _train(untrained_cfg, paths, "untrained")
+    second = _evaluate(cfg, paths, worse, registry.champion_path(), tmp_path / "second")
+    assert not second.blessing.blessed
+    assert any("accuracy" in reason for reason in second.blessing.reasons)
+    assert second.baseline_metrics["accuracy"] >= 0.9
+    assert (tmp_path / "second" / "blessing" / "NOT_BLESSED").exists()
+    before = (registry.versions(), registry.champion())
+    refused = push.run(worse, str(tmp_path / "second" / "blessing"), registry, {"run": "worse"})
+    assert not refused.pushed and "not blessed" in refused.reason
+    assert (registry.versions(), registry.champion()) == before
+
+
+def test_no_thresholds_never_blesses(penguins, tmp_path):
+    cfg, paths = penguins
+    open_gate = cfg.model_copy(update={"evaluate": EvaluateConfig(slices=[])})
+    result = _evaluate(open_gate, paths, paths["model"], None, tmp_path)
+    assert not result.blessing.blessed
+    assert "no thresholds" in result.blessing.reasons[0]
+
+
+def test_multi_worker_training_on_loopback(penguins, tmp_path):
+    """Two worker processes, TF_CONFIG on loopback, MultiWorkerMirroredStrategy, through the
+    same trainer entry point; the chief's export loads and predicts."""
+    cfg, paths = penguins
+    small = cfg.model_copy(
+        update={"train": cfg.train.model_copy(update={"strategy": "multi_worker", "epochs": 2})}
+    )
+    config_file = tmp_path / "config.json"
+    config_file.write_text(small.to_json())
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = {
+            **os.environ,
+            "TF_CONFIG": json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            ),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+        args = [
+            sys.executable, "-m", "components.train", "--config", str(config_file),
+            "--transformed-examples", paths["transformed"], "--transform-graph", paths["graph"],
+            "--schema", paths["schema"], "--model", str(tmp_path / "model"),
+            "--model-run", str(tmp_path / "logs"),
+        ]  # fmt: skip
+        procs.append(
+            subprocess.Popen(
+                args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        )
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    results = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+    assert [r["strategy"] for r in results] == ["multi_worker"] * 2
+    assert [r["is_chief"] for r in results] == [True, False]
+    assert results[0]["replicas"] == 2
+    model = tf.saved_model.load(str(tmp_path / "model"))
+    predictions = model.signatures[SERVING_TF_EXAMPLE](
+        examples=tf.constant(_raw_eval_examples(paths)[:5])
+    )
+    assert predictions["probabilities"].shape == (5, 3)
+
+
+@pytest.mark.parametrize(
+    ("label", "kind"),
+    [("body_mass_g", "regression"), ("sex", "classification")],
+)
+def test_other_tasks_inferred_from_the_label(tmp_path, label, kind):
+    """An integer label with many values is a regression; a 2-class string is binary."""
+    overrides = {"label": label}
+    cfg = PipelineConfig.model_validate(
+        {
+            "data": overrides,
+            "train": {"epochs": 3},
+            "evaluate": {
+                "thresholds": {"example_count": {"lower": 1}},
+                "slices": ["island"],
+            },
+        }
+    )
+    paths = _prepare(tmp_path, cfg)
+    assert transform.read_task(paths["graph"]).kind == kind
+    model_dir = _train(cfg, paths, "model")
+    result = _evaluate(cfg, paths, model_dir, None, tmp_path / "eval")
+    assert result.blessing.blessed, result.blessing.reasons
+    overall = result.metrics["overall"]
+    if kind == "regression":
+        assert overall["mean_absolute_error"] > 0 and "island=Dream" in result.metrics
+    else:
+        from components.evaluate import results
+
+        matrix, roc = results.classification_plots(
+            str(tmp_path / "eval" / "evaluation"), "", transform.read_task(paths["graph"])
+        )
+        assert len(matrix) == 2 and sum(map(sum, matrix)) == overall["example_count"]
+        assert roc and all(0 <= fpr <= 1 and 0 <= tpr <= 1 for fpr, tpr, _ in roc)
