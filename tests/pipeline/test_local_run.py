@@ -12,10 +12,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from components.push.registry import ModelRegistry
 from tests.conftest import FAST_BEAM, write_csv
 
 pytestmark = pytest.mark.pipeline
-STEPS = ("ingest", "statistics", "schema", "validate")
+STEPS = ("ingest", "statistics", "schema", "validate", "transform", "train", "evaluate", "push")
 
 
 def kubetfx(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -67,6 +68,38 @@ def test_default_run_leaves_the_artifacts(good_run):
     assert Path(f"{run_dir}/validate/report").read_text().startswith("# Data validation: PASSED")
     assert os.path.getsize(f"{run_dir}/run.log")
     assert os.path.exists(workdir / "references" / "penguins" / "schema.pbtxt")
+    assert os.path.exists(f"{run_dir}/transform/transform_graph/transform_fn/saved_model.pb")
+    assert os.path.exists(f"{run_dir}/train/model/saved_model.pb")
+    assert glob.glob(f"{run_dir}/train/model_run/**/events.out.tfevents.*", recursive=True)
+    assert os.path.exists(f"{run_dir}/evaluate/blessing/BLESSED")
+    assert "Metrics by slice" in Path(f"{run_dir}/evaluate/report").read_text()
+
+
+def test_first_run_is_blessed_and_pushed_as_champion(good_run):
+    workdir, _, done = good_run
+    overall = next(line for line in done.stdout.splitlines() if line.startswith("Evaluation"))
+    accuracy = float(overall.split("accuracy ")[1].split()[0])
+    assert accuracy >= 0.9
+    assert "island=Biscoe" in done.stdout  # per-slice metrics
+    assert "Blessing: BLESSED" in done.stdout and "no champion yet" in done.stdout
+    registry = ModelRegistry(str(workdir / "model_registry"), "penguins")
+    (version,) = registry.versions()
+    assert f"Pushed: version {version}" in done.stdout
+    assert registry.champion()["version"] == version
+    assert registry.metadata(version)["metrics"]["accuracy"] == pytest.approx(accuracy, abs=1e-3)
+
+
+def test_second_run_is_compared_with_the_champion(good_run):
+    workdir, _, _ = good_run
+    registry = ModelRegistry(str(workdir / "model_registry"), "penguins")
+    champion = registry.champion()
+    done = kubetfx("run", cwd=workdir)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert f"compared with champion {champion['path']}" in done.stdout
+    assert "champion (overall)" in done.stdout
+    # Same data and seed: at least as good, so pushed, and the pointer moves to it.
+    assert len(registry.versions()) == 2
+    assert registry.champion()["version"] == registry.versions()[-1] != champion["version"]
 
 
 def _mutate(table: pa.Table, case: str) -> pa.Table:
@@ -103,6 +136,7 @@ def _mutate(table: pa.Table, case: str) -> pa.Table:
 def test_bad_data_fails_at_validate_and_loses_nothing(good_run, penguins_table, case, feature):
     workdir, good_dir, _ = good_run
     reference = workdir / "references" / "penguins"
+    champion = ModelRegistry(str(workdir / "model_registry"), "penguins").champion()
     before = {p: Path(p).read_bytes() for p in glob.glob(f"{reference}/**/*.pb*", recursive=True)}
     kept = sorted(glob.glob(f"{good_dir}/**", recursive=True))
     bad_csv = write_csv(_mutate(penguins_table, case), workdir / f"{case.replace(' ', '_')}.csv")
@@ -125,6 +159,9 @@ def test_bad_data_fails_at_validate_and_loses_nothing(good_run, penguins_table, 
     assert os.path.exists(f"{bad_dir}/statistics/statistics/Split-train/FeatureStats.pb")
     assert sorted(glob.glob(f"{good_dir}/**", recursive=True)) == kept
     assert {p: Path(p).read_bytes() for p in before} == before
+    for step in ("transform", "train", "evaluate", "push"):
+        assert any(line.split()[:3] == [step, "NOT", "RUN"] for line in done.stdout.splitlines())
+    assert ModelRegistry(str(workdir / "model_registry"), "penguins").champion() == champion
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,173 @@
+"""Business rules of the modeling half, apart from TF: task, blessing, thresholds, registry."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from tensorflow_model_analysis.proto import validation_result_pb2
+
+from components.config import EvaluateConfig, MetricThreshold, PipelineConfig, TrainConfig
+from components.errors import ConfigError
+from components.evaluate import blessing
+from components.evaluate.core import eval_config
+from components.push import registry as registry_module
+from components.push.registry import ModelRegistry
+from components.transform.task import Task, resolve
+
+
+@pytest.mark.parametrize(
+    ("label_type", "values", "requested", "kind", "classes"),
+    [
+        ("string", ["Adelie", "Gentoo"], "auto", "classification", ("Adelie", "Gentoo")),
+        ("int64", [0, 1], "auto", "classification", ("0", "1")),
+        ("bool", [False, True], "auto", "classification", ("0", "1")),
+        ("int64", list(range(500)), "auto", "regression", ()),
+        ("int64", None, "auto", "regression", ()),
+        ("double", None, "auto", "regression", ()),
+        ("int64", [1, 2, 3], "regression", "regression", ()),
+    ],
+)
+def test_task_inferred_from_the_label(label_type, values, requested, kind, classes):
+    task = resolve(requested, "y", label_type, values, max_classes=20)
+    assert (task.kind, task.classes) == (kind, classes)
+
+
+@pytest.mark.parametrize(
+    ("label_type", "values", "requested", "message"),
+    [
+        ("double", None, "classification", "needs a string or integer label"),
+        ("string", ["a", "b"], "regression", "needs a numeric label"),
+        ("int64", list(range(50)), "classification", "more than 20 distinct values"),
+        ("string", ["only"], "auto", "fewer than 2 classes"),
+    ],
+)
+def test_impossible_tasks_name_the_field(label_type, values, requested, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve(requested, "y", label_type, values, max_classes=20)
+
+
+def test_tpu_batch_size_must_be_a_multiple_of_8():
+    with pytest.raises(ValueError, match="multiple of 8"):
+        TrainConfig(strategy="tpu", batch_size=30)
+    assert TrainConfig(strategy="tpu", batch_size=64).batch_size == 64
+    with pytest.raises(ValueError, match="for TPUs"):
+        TrainConfig(strategy="mirrored", mixed_precision="mixed_bfloat16")
+
+
+def _validation(ok: bool, failed_metric: str | None = None, is_diff: bool = False):
+    result = validation_result_pb2.ValidationResult(validation_ok=ok)
+    if failed_metric:
+        per_slice = result.metric_validations_per_slice.add()
+        failure = per_slice.failures.add(message="lower_bound 0.9")
+        failure.metric_key.name = failed_metric
+        failure.metric_key.is_diff = is_diff
+        failure.metric_value.double_value.value = 0.42
+    return result
+
+
+def test_blessing_fails_closed():
+    assert not blessing.decide(False, _validation(True), None).blessed
+    assert "no thresholds" in blessing.decide(False, _validation(True), None).reasons[0]
+    assert not blessing.decide(True, None, None).blessed
+    assert not blessing.decide(True, _validation(False), None).blessed
+
+
+def test_blessing_names_each_failed_threshold():
+    verdict = blessing.decide(True, _validation(False, "accuracy", is_diff=True), "/reg/1")
+    assert not verdict.blessed
+    assert verdict.reasons == [
+        "change of accuracy vs champion on overall = 0.4200 fails lower_bound 0.9"
+    ]
+    assert verdict.baseline == "/reg/1"
+    assert blessing.Blessing.from_json(verdict.to_json()) == verdict
+
+
+def test_blessing_when_every_threshold_holds():
+    first = blessing.decide(True, _validation(True), None)
+    assert first.blessed and "value thresholds only" in first.reasons[0]
+    assert "champion /reg/1" in blessing.decide(True, _validation(True), "/reg/1").reasons[0]
+
+
+def test_eval_config_gates_overall_and_compares_only_with_a_champion():
+    task = Task("classification", "species", ("a", "b", "c"))
+    cfg = EvaluateConfig(
+        thresholds={
+            "accuracy": MetricThreshold(lower=0.9, change="higher_is_better", tolerance=0.01)
+        },
+        sensitive_features=["sex"],
+    )
+    alone = eval_config(task, cfg, ["island"], with_baseline=False)
+    assert [m.name for m in alone.model_specs] == ["candidate"]
+    accuracy = next(m for m in alone.metrics_specs[0].metrics if "accuracy" in m.config)
+    assert len(accuracy.per_slice_thresholds) == 1  # value threshold only
+    paired = eval_config(task, cfg, ["island"], with_baseline=True)
+    assert [m.is_baseline for m in paired.model_specs] == [False, True]
+    accuracy = next(m for m in paired.metrics_specs[0].metrics if "accuracy" in m.config)
+    change = accuracy.per_slice_thresholds[1].threshold.change_threshold
+    assert change.absolute.value == pytest.approx(-0.01)
+    assert [list(s.feature_keys) for s in paired.slicing_specs] == [[], ["island"], ["sex"]]
+    assert any(m.class_name == "FairnessIndicators" for m in paired.metrics_specs[1].metrics)
+
+
+def test_unknown_threshold_metric_is_a_config_error():
+    task = Task("regression", "y")
+    cfg = EvaluateConfig(thresholds={"accuracy": MetricThreshold(lower=0.9)})
+    with pytest.raises(
+        ConfigError, match=r"evaluate.thresholds: \['accuracy'\].*mean_squared_error"
+    ):
+        eval_config(task, cfg, [], with_baseline=False)
+
+
+def test_penguins_default_gate_and_no_gate_for_own_data():
+    assert PipelineConfig().evaluate.thresholds["accuracy"].lower == 0.9
+    own = PipelineConfig.model_validate({"data": {"path": "x.csv", "label": "y"}})
+    assert own.evaluate.thresholds == {}
+    assert own.push.model_name == "x"
+
+
+def _fake_model(path) -> str:
+    os.makedirs(os.path.join(path, "variables"))
+    for name in ("saved_model.pb", "variables/variables.index", "variables/variables.data"):
+        with open(os.path.join(path, name), "w") as f:
+            f.write(name)
+    return str(path)
+
+
+def test_registry_push_versions_and_champion(tmp_path):
+    registry = ModelRegistry(str(tmp_path / "reg"), "m")
+    assert registry.versions() == [] and registry.champion() is None
+    model = _fake_model(tmp_path / "model")
+    first = registry.push(model, {"run": "r1"})
+    second = registry.push(model, {"run": "r2"})
+    assert registry.versions() == [first, second] and second > first
+    assert registry.champion()["version"] == second
+    assert registry.metadata(first)["run"] == "r1"
+    assert sorted(os.listdir(registry.version_dir(first))) == ["saved_model.pb", "variables"]
+    registry.set_champion(first)  # rollback
+    assert registry.champion_path() == registry.version_dir(first)
+
+
+def test_an_interrupted_push_leaves_nothing_a_reader_would_load(tmp_path, monkeypatch):
+    registry = ModelRegistry(str(tmp_path / "reg"), "m")
+    model = _fake_model(tmp_path / "model")
+    good = registry.push(model, {"run": "good"})
+    before = (registry.versions(), registry.champion())
+
+    copied = []
+    real_copy = shutil.copyfile
+
+    def dying_copy(src, dst, *args, **kwargs):
+        if copied:  # the first file lands, then the machine "dies"
+            raise KeyboardInterrupt("killed mid-copy")
+        copied.append(dst)
+        return real_copy(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(registry_module.shutil, "copyfile", dying_copy)
+    with pytest.raises(KeyboardInterrupt):
+        registry.push(model, {"run": "interrupted"})
+    assert copied  # the copy had started
+    assert (registry.versions(), registry.champion()) == before
+    numeric = [d for d in os.listdir(registry.directory) if d.isdigit()]
+    assert numeric == [str(good)]  # the half copy sits under a name TF Serving ignores
