@@ -17,7 +17,7 @@ from components.config import PipelineConfig, TrainConfig, TransformConfig
 from components.errors import ConfigError
 from components.train import export
 from components.train.model import ModelContext
-from components.transform.core import feature_kinds, load_module_fn
+from components.transform.core import load_module_fn
 from components.transform.task import Task
 
 
@@ -37,6 +37,7 @@ class FnArgs:
     train_files: str
     eval_files: str
     transform_output: str
+    schema_path: str
     serving_model_dir: str
     model_run_dir: str
     task: Task
@@ -125,16 +126,31 @@ def _split_label(label: str):
     return split
 
 
-def model_context(tft_output, schema, task: Task, cfg: TrainConfig, tcfg: TransformConfig):
-    kinds = feature_kinds(schema, task.label)
-    categorical = {}
-    for name in kinds.categorical:
-        if name in tcfg.hash_buckets:
+def model_context(tft_output, task: Task, cfg: TrainConfig, tcfg: TransformConfig):
+    """Model inputs from the transformed features: floats are numeric, integers are ids.
+
+    The number of ids comes from tf.Transform's own annotation (vocabulary + OOV, buckets),
+    so a user's preprocessing_fn works too, as long as it uses tft analyzers for its ids.
+    """
+    import tensorflow as tf
+
+    numeric, categorical = [], {}
+    for name, spec in sorted(tft_output.transformed_feature_spec().items()):
+        if name == task.label:
+            continue
+        if spec.dtype == tf.float32:
+            numeric.append(name)
+        elif name in tcfg.hash_buckets:
             categorical[name] = tcfg.hash_buckets[name]
         else:
-            categorical[name] = tft_output.vocabulary_size_by_name(name) + tcfg.oov_buckets
-    categorical.update(tcfg.bucketize)
-    numeric = [n for n in kinds.numeric if n not in tcfg.bucketize]
+            try:
+                categorical[name] = tft_output.num_buckets_for_transformed_feature(name)
+            except ValueError as e:
+                raise ConfigError(
+                    f"transform: feature {name!r} is an integer without a known number of ids; "
+                    "produce it with a tft analyzer (vocabulary, bucketize) or give a "
+                    "train.module_file with build_model(ctx)"
+                ) from e
     return ModelContext(numeric, categorical, task, cfg)
 
 
@@ -164,13 +180,12 @@ def run(
     import tensorflow_transform as tft
     import tf_keras as keras
 
-    from components.schema import core as schema_core
     from components.train import model as default_model
 
     _seed(cfg)
     kind, strategy = make_strategy(cfg)
     tft_output = tft.TFTransformOutput(graph_uri)
-    ctx = model_context(tft_output, schema_core.load(schema_path), task, cfg, tcfg)
+    ctx = model_context(tft_output, task, cfg, tcfg)
     chief = is_chief()
     # Every worker must save (collective ops), but only the chief's copy is the model.
     target = model_dir if chief else tempfile.mkdtemp(prefix="worker-model-")

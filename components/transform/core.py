@@ -12,6 +12,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import sys
 import tempfile
 
 from components import fileio
@@ -84,6 +85,18 @@ def make_preprocessing_fn(kinds: FeatureKinds, label: str, task: Task, cfg: Tran
     return preprocessing_fn
 
 
+def with_label(user_fn, task: Task):
+    """A user's preprocessing_fn, with the label encoded for them when they leave it out."""
+
+    def preprocessing_fn(inputs):
+        outputs = dict(user_fn(inputs))
+        if task.label in inputs and task.label not in outputs:
+            outputs[task.label] = task.encode_label(inputs[task.label])
+        return outputs
+
+    return preprocessing_fn
+
+
 def load_module_fn(path: str, name: str, field: str):
     """A function from the user's module file (local or remote), like TFX's module_file."""
     if fileio.is_remote(path):
@@ -92,8 +105,11 @@ def load_module_fn(path: str, name: str, field: str):
         path = local
     if not os.path.exists(path):
         raise ConfigError(f"{field}: module file {path!r} does not exist")
-    spec = importlib.util.spec_from_file_location(f"user_module_{abs(hash(path))}", path)
+    module_name = "kubetfx_user_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
+    # Registered so that Beam can pickle the user's functions by reference.
+    sys.modules[module_name] = module
     spec.loader.exec_module(module)
     fn = getattr(module, name, None)
     if not callable(fn):
@@ -122,11 +138,12 @@ def run(
     from components.schema import core as schema_core
 
     schema = schema_core.load(schema_path)
-    preprocessing_fn = (
-        load_module_fn(cfg.module_file, "preprocessing_fn", "transform.module_file")
-        if cfg.module_file
-        else make_preprocessing_fn(feature_kinds(schema, label), label, task, cfg)
-    )
+    if cfg.module_file:
+        preprocessing_fn = with_label(
+            load_module_fn(cfg.module_file, "preprocessing_fn", "transform.module_file"), task
+        )
+    else:
+        preprocessing_fn = make_preprocessing_fn(feature_kinds(schema, label), label, task, cfg)
     sources = {
         split: tfxio.TFExampleRecord(
             file_pattern=examples_pattern(examples_uri, split),

@@ -274,36 +274,86 @@ def test_multi_worker_training_on_loopback(penguins, tmp_path):
     assert predictions["probabilities"].shape == (5, 3)
 
 
+USER_PREPROCESSING = """
+import tensorflow as tf
+import tensorflow_transform as tft
+
+
+def preprocessing_fn(inputs):
+    def dense(x, default):
+        x = tf.sparse.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1])
+        return tf.squeeze(tf.sparse.to_dense(x, default_value=default), axis=1)
+
+    mass = tf.cast(dense(inputs["body_mass_g"], 4000), tf.float32)
+    return {
+        "mass_kg": mass / 1000.0,
+        "bill_ratio": tft.scale_to_0_1(
+            dense(inputs["bill_length_mm"], 44.0) / dense(inputs["bill_depth_mm"], 17.0)
+        ),
+        "island": tft.compute_and_apply_vocabulary(dense(inputs["island"], ""), num_oov_buckets=1),
+    }
+"""
+
+USER_MODEL = """
+import tf_keras as keras
+
+
+def build_model(ctx):
+    inputs = {n: keras.Input(shape=(), name=n, dtype="float32") for n in ctx.numeric}
+    inputs.update({n: keras.Input(shape=(), name=n, dtype="int64") for n in ctx.categorical})
+    parts = [keras.layers.Reshape((1,))(inputs[n]) for n in ctx.numeric]
+    parts += [keras.layers.Embedding(size, 4)(inputs[n]) for n, size in ctx.categorical.items()]
+    x = keras.layers.Dense(8, activation="relu")(keras.layers.concatenate(parts))
+    out = keras.layers.Dense(ctx.task.num_classes, activation="softmax")(x)
+    model = keras.Model(inputs, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model
+"""
+
+
 @pytest.mark.parametrize(
     ("label", "kind"),
     [("body_mass_g", "regression"), ("sex", "classification")],
 )
-def test_other_tasks_inferred_from_the_label(tmp_path, label, kind):
-    """An integer label with many values is a regression; a 2-class string is binary."""
-    overrides = {"label": label}
+def test_other_tasks_and_user_hooks(tmp_path, label, kind):
+    """An integer label with many values is a regression (here with bucketized and hashed
+    features); a 2-class string label is a binary classification (here with the user's own
+    preprocessing_fn and model, TFX module_file style)."""
+    transform_cfg, train_cfg = {}, {"epochs": 3}
+    if kind == "regression":
+        transform_cfg = {"bucketize": {"flipper_length_mm": 4}, "hash_buckets": {"island": 8}}
+    else:
+        (tmp_path / "prep.py").write_text(USER_PREPROCESSING)
+        (tmp_path / "model.py").write_text(USER_MODEL)
+        transform_cfg = {"module_file": str(tmp_path / "prep.py")}
+        train_cfg["module_file"] = str(tmp_path / "model.py")
     cfg = PipelineConfig.model_validate(
         {
-            "data": overrides,
-            "train": {"epochs": 3},
-            "evaluate": {
-                "thresholds": {"example_count": {"lower": 1}},
-                "slices": ["island"],
-            },
+            "data": {"label": label},
+            "transform": transform_cfg,
+            "train": train_cfg,
+            "evaluate": {"thresholds": {"example_count": {"lower": 1}}, "slices": ["island"]},
         }
     )
     paths = _prepare(tmp_path, cfg)
-    assert transform.read_task(paths["graph"]).kind == kind
+    task = transform.read_task(paths["graph"])
+    assert task.kind == kind
     model_dir = _train(cfg, paths, "model")
     result = _evaluate(cfg, paths, model_dir, None, tmp_path / "eval")
     assert result.blessing.blessed, result.blessing.reasons
     overall = result.metrics["overall"]
+    assert "island=Dream" in result.metrics
     if kind == "regression":
-        assert overall["mean_absolute_error"] > 0 and "island=Dream" in result.metrics
-    else:
-        from components.evaluate import results
+        assert overall["mean_absolute_error"] > 0
+        return
+    from components.evaluate import results
 
-        matrix, roc = results.classification_plots(
-            str(tmp_path / "eval" / "evaluation"), "", transform.read_task(paths["graph"])
-        )
-        assert len(matrix) == 2 and sum(map(sum, matrix)) == overall["example_count"]
-        assert roc and all(0 <= fpr <= 1 and 0 <= tpr <= 1 for fpr, tpr, _ in roc)
+    evaluation = str(tmp_path / "eval" / "evaluation")
+    matrix, roc = results.classification_plots(evaluation, "", task)
+    assert len(matrix) == 2 and sum(map(sum, matrix)) == overall["example_count"]
+    assert roc and all(0 <= fpr <= 1 and 0 <= tpr <= 1 for fpr, tpr, _ in roc)
+    import tensorflow_transform as tft
+
+    assert set(tft.TFTransformOutput(paths["graph"]).transformed_feature_spec()) == {
+        "mass_kg", "bill_ratio", "island", "sex"
+    }  # fmt: skip

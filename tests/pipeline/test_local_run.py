@@ -93,7 +93,8 @@ def test_second_run_is_compared_with_the_champion(good_run):
     workdir, _, _ = good_run
     registry = ModelRegistry(str(workdir / "model_registry"), "penguins")
     champion = registry.champion()
-    done = kubetfx("run", cwd=workdir)
+    beam = [f"--beam-arg={arg}" for arg in FAST_BEAM]  # the default runner ran in good_run
+    done = kubetfx("run", *beam, cwd=workdir)
     assert done.returncode == 0, done.stdout[-3000:]
     assert f"compared with champion {champion['path']}" in done.stdout
     assert "champion (overall)" in done.stdout
