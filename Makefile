@@ -53,5 +53,5 @@ clean: ## remove run outputs and caches (keeps .venv and reference schemas)
 	rm -rf pipeline_root compiled .pytest_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
 
-clean-all: clean ## also remove .venv and the local reference schemas
-	rm -rf $(VENV) references *.egg-info
+clean-all: clean ## also remove .venv, the reference schemas and the local model registry
+	rm -rf $(VENV) references model_registry *.egg-info

@@ -83,7 +83,6 @@ class IngestConfig(_Section):
         None, description="Hash this column instead of the whole row (keeps a key in one split)."
     )
     num_shards: int = Field(1, ge=1, le=256, description="TFRecord files per split.")
-    batch_rows: int = Field(65_536, ge=1_000, description="Rows read per block (memory bound).")
 
     @field_validator("splits")
     @classmethod
