@@ -80,23 +80,46 @@ def _cell(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
 
 
-def report_html(metrics: dict, baseline: dict, blessing, task: Task) -> str:
-    """Metrics by slice (rows) and metric (columns), the verdict and the champion comparison."""
-    names = sorted(
-        {m for by_slice in metrics.values() for m in by_slice if not m.endswith("_diff")}
-    )
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+FAIRNESS_PREFIX = "fairness_indicators_metrics/"
+
+
+def _is_diff(name: str) -> bool:
+    return name.split("[")[0].endswith("_diff")
+
+
+def _table(metrics: dict, keep) -> str:
+    names = sorted({m for by_slice in metrics.values() for m in by_slice if keep(m)})
+    if not names:
+        return ""
+    head = "".join(f"<th>{html.escape(n.removeprefix(FAIRNESS_PREFIX))}</th>" for n in names)
     rows = []
     for slice_name, values in sorted(metrics.items(), key=lambda kv: kv[0] != "overall"):
         cells = "".join(f"<td>{_cell(values.get(n))}</td>" for n in names)
         rows.append(f"<tr><th>{html.escape(slice_name)}</th>{cells}</tr>")
+    return f"<table><tr><th>slice</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def report_html(metrics: dict, baseline: dict, blessing, task: Task) -> str:
+    """Metrics by slice (rows) and metric (columns), fairness rates, the verdict and the
+    champion comparison."""
+    main = _table(metrics, lambda m: not _is_diff(m) and not m.startswith(FAIRNESS_PREFIX))
+    fairness = _table(
+        metrics,
+        lambda m: (
+            m.startswith(FAIRNESS_PREFIX)
+            and not _is_diff(m)
+            and ("false_positive_rate" in m or "false_negative_rate" in m)
+        ),
+    )
+    if fairness:
+        fairness = "<h2>Fairness: false positive and negative rates</h2>" + fairness
     comparison = ""
     if baseline:
         overall = metrics.get("overall", {})
         lines = "".join(
             f"<tr><th>{html.escape(k)}</th><td>{_cell(overall.get(k))}</td><td>{_cell(v)}</td></tr>"
             for k, v in sorted(baseline.items())
-            if not k.endswith("_diff")
+            if not _is_diff(k) and not k.startswith(FAIRNESS_PREFIX)
         )
         comparison = (
             f"<h2>Against the champion</h2><table><tr><th>metric</th><th>candidate</th>"
@@ -111,6 +134,5 @@ def report_html(metrics: dict, baseline: dict, blessing, task: Task) -> str:
         "th{background:#f3f3f3}</style></head><body>"
         f"<h1>Evaluation ({html.escape(task.kind)} of {html.escape(task.label)})</h1>"
         f'<p style="color:{colour};font-weight:700">{blessing.marker}</p><ul>{reasons}</ul>'
-        f"<h2>Metrics by slice</h2><table><tr><th>slice</th>{head}</tr>{''.join(rows)}</table>"
-        f"{comparison}</body></html>"
+        f"<h2>Metrics by slice</h2>{main}{fairness}{comparison}</body></html>"
     )

@@ -171,3 +171,27 @@ def test_an_interrupted_push_leaves_nothing_a_reader_would_load(tmp_path, monkey
     assert (registry.versions(), registry.champion()) == before
     numeric = [d for d in os.listdir(registry.directory) if d.isdigit()]
     assert numeric == [str(good)]  # the half copy sits under a name TF Serving ignores
+
+
+def test_evaluation_report_separates_metrics_diffs_and_fairness():
+    from components.evaluate.results import report_html
+
+    metrics = {
+        "overall": {
+            "accuracy": 0.95,
+            "auc_diff[a]": 0.01,
+            "fairness_indicators_metrics/false_positive_rate@0.5[a]": 0.1,
+        },
+        "sex=male": {"accuracy": 0.9},
+    }
+    page = report_html(
+        metrics,
+        {"accuracy": 0.93},
+        blessing.Blessing(True, ["ok"]),
+        Task("classification", "y", ("a", "b")),
+    )
+    main, fairness = page.split("Fairness", 1)
+    assert "<th>accuracy</th>" in main and "auc_diff" not in page
+    assert "false_positive_rate@0.5[a]" in fairness and "false_positive_rate" not in main
+    assert "<td>0.95</td><td>0.93</td>" in page  # candidate beside the champion
+    assert "<script" not in page and "http" not in page
