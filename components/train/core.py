@@ -193,14 +193,15 @@ def run(
         run_fn = load_module_fn(cfg.module_file, "run_fn", "train.module_file")
         run_fn(
             FnArgs(
-                transformed["train"],
-                transformed["eval"],
-                graph_uri,
-                target,
-                model_run_dir,
-                task,
-                cfg,
-                ctx,
+                train_files=transformed["train"],
+                eval_files=transformed["eval"],
+                transform_output=graph_uri,
+                schema_path=schema_path,
+                serving_model_dir=target,
+                model_run_dir=model_run_dir,
+                task=task,
+                config=cfg,
+                context=ctx,
             )
         )
         return TrainResult(kind, strategy.num_replicas_in_sync, 0, {}, chief)

@@ -357,3 +357,40 @@ def test_other_tasks_and_user_hooks(tmp_path, label, kind):
     assert set(tft.TFTransformOutput(paths["graph"]).transformed_feature_spec()) == {
         "mass_kg", "bill_ratio", "island", "sex"
     }  # fmt: skip
+
+
+USER_RUN_FN = """
+import tensorflow_transform as tft
+
+from components.train import export
+from components.train.model import build
+
+
+def run_fn(fn_args):
+    model = build(fn_args.context)  # no training: the contract is what matters here
+    graph = tft.TFTransformOutput(fn_args.transform_output)
+    export.save(model, graph, fn_args.task, fn_args.serving_model_dir)
+    with open(fn_args.serving_model_dir + "/schema_seen.txt", "w") as f:
+        f.write(fn_args.schema_path)
+"""
+
+
+def test_user_run_fn_owns_training_and_export(penguins, tmp_path):
+    cfg, paths = penguins
+    (tmp_path / "trainer.py").write_text(USER_RUN_FN)
+    custom = cfg.model_copy(
+        update={"train": cfg.train.model_copy(update={"module_file": str(tmp_path / "trainer.py")})}
+    )
+    model_dir = str(tmp_path / "model")
+    train.run_from_artifacts(
+        custom,
+        paths["transformed"],
+        paths["graph"],
+        paths["schema"],
+        model_dir,
+        str(tmp_path / "logs"),
+    )
+    assert (tmp_path / "model" / "schema_seen.txt").read_text().endswith("schema.pbtxt")
+    model = tf.saved_model.load(model_dir)
+    out = model.signatures[SERVING_TF_EXAMPLE](examples=tf.constant(_raw_eval_examples(paths)[:3]))
+    assert out["probabilities"].shape == (3, 3)
