@@ -76,6 +76,17 @@ def glob(pattern: str) -> list[str]:
     return sorted(_glob.glob(_local(pattern)))
 
 
+def listdir(path: str) -> list[str]:
+    return _gfile().listdir(path) if is_remote(path) else os.listdir(_local(path))
+
+
+def rmtree(path: str) -> None:
+    if is_remote(path):
+        _gfile().rmtree(path)
+    else:
+        shutil.rmtree(_local(path))
+
+
 def size(path: str) -> int:
     return _gfile().stat(path).length if is_remote(path) else os.path.getsize(_local(path))
 

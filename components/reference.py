@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import shutil
 
 from components import fileio
 
@@ -89,10 +88,5 @@ class ReferenceStore:
         """Forget the reference: the next run infers a new schema. True if anything existed."""
         if not fileio.exists(self.directory):
             return False
-        if fileio.is_remote(self.directory):
-            import tensorflow as tf
-
-            tf.io.gfile.rmtree(self.directory)
-        else:
-            shutil.rmtree(self.directory)
+        fileio.rmtree(self.directory)
         return True

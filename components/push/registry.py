@@ -40,7 +40,7 @@ class ModelRegistry:
         if not fileio.exists(self.directory):
             return []
         found = []
-        for entry in _listdir(self.directory):
+        for entry in fileio.listdir(self.directory):
             name = entry.rstrip("/")
             if name.isdigit() and fileio.exists(fileio.join(self.directory, name, SAVED_MODEL)):
                 found.append(int(name))
@@ -101,14 +101,6 @@ class ModelRegistry:
         }
         fileio.write_text(pointer + ".tmp", json.dumps(body, indent=2))
         fileio.replace_file(pointer + ".tmp", pointer)
-
-
-def _listdir(path: str) -> list[str]:
-    if fileio.is_remote(path):
-        import tensorflow as tf
-
-        return tf.io.gfile.listdir(path)
-    return os.listdir(path)
 
 
 def _copy_tree(src: str, dst: str, last: str) -> None:

@@ -212,9 +212,7 @@ def run(
     )
     spec = tft_output.transformed_feature_spec()
     train_data = dataset(transformed["train"], spec, task.label, cfg.batch_size, True, cfg.seed)
-    eval_data = dataset(
-        transformed["eval"], dict(spec), task.label, cfg.batch_size, False, cfg.seed
-    )
+    eval_data = dataset(transformed["eval"], spec, task.label, cfg.batch_size, False, cfg.seed)
     with strategy.scope():
         model = builder(ctx)
     steps = cfg.steps_per_epoch or max(1, -(-train_rows // cfg.batch_size))

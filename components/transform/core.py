@@ -46,12 +46,12 @@ def feature_kinds(schema, label: str) -> FeatureKinds:
     return FeatureKinds(sorted(numeric), sorted(categorical))
 
 
-def _dense(sparse, default):
+def densify(sparse, default):
     """A [batch] tensor from a [batch, <=1] SparseTensor, `default` where the value is missing."""
     import tensorflow as tf
 
     sparse = tf.sparse.SparseTensor(sparse.indices, sparse.values, [sparse.dense_shape[0], 1])
-    return tf.squeeze(tf.sparse.to_dense(sparse, default_value=default), axis=1)
+    return tf.squeeze(tf.sparse.todensify(sparse, default_value=default), axis=1)
 
 
 def make_preprocessing_fn(kinds: FeatureKinds, label: str, task: Task, cfg: TransformConfig):
@@ -65,13 +65,13 @@ def make_preprocessing_fn(kinds: FeatureKinds, label: str, task: Task, cfg: Tran
         for name in kinds.numeric:
             values = tf.cast(inputs[name], tf.float32)
             # Impute a missing value with the train mean, so it scales to 0.
-            dense = _dense(values, tft.mean(values.values))
+            dense = densify(values, tft.mean(values.values))
             if name in cfg.bucketize:
                 outputs[name] = tft.bucketize(dense, cfg.bucketize[name])
             else:
                 outputs[name] = tft.scale_to_z_score(dense)
         for name in kinds.categorical:
-            dense = _dense(inputs[name], "")
+            dense = densify(inputs[name], "")
             if name in cfg.hash_buckets:
                 outputs[name] = tf.strings.to_hash_bucket_fast(dense, cfg.hash_buckets[name])
             else:

@@ -32,10 +32,10 @@ class Task:
         """The label as the model sees it: a class index (int64) or a float32 target."""
         import tensorflow as tf
 
-        from components.transform.core import _dense
+        from components.transform.core import densify
 
         if not self.is_classification:
-            return _dense(tf.cast(raw, tf.float32), float("nan"))
+            return densify(tf.cast(raw, tf.float32), float("nan"))
         text = raw if raw.dtype == tf.string else tf.strings.as_string(raw)
         table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
@@ -43,7 +43,7 @@ class Task:
             ),
             default_value=-1,
         )
-        return table.lookup(_dense(text, ""))
+        return table.lookup(densify(text, ""))
 
 
 def resolve(
