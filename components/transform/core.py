@@ -51,7 +51,7 @@ def densify(sparse, default):
     import tensorflow as tf
 
     sparse = tf.sparse.SparseTensor(sparse.indices, sparse.values, [sparse.dense_shape[0], 1])
-    return tf.squeeze(tf.sparse.todensify(sparse, default_value=default), axis=1)
+    return tf.squeeze(tf.sparse.to_dense(sparse, default_value=default), axis=1)
 
 
 def make_preprocessing_fn(kinds: FeatureKinds, label: str, task: Task, cfg: TransformConfig):
