@@ -34,3 +34,16 @@ def write_csv(table: pa.Table, path) -> str:
 @pytest.fixture
 def penguins_csv(tmp_path, penguins_table) -> str:
     return write_csv(penguins_table, tmp_path / "penguins.csv")
+
+
+@pytest.fixture(scope="session")
+def penguins(tmp_path_factory):
+    """The default config's model trained on penguins (shared: training takes a minute)."""
+    from components.config import PipelineConfig
+    from tests.modeling import prepare, train
+
+    root = tmp_path_factory.mktemp("penguins")
+    cfg = PipelineConfig()
+    paths = prepare(root, cfg)
+    paths["model"] = train(cfg, paths, "model")
+    return cfg, paths

@@ -253,17 +253,28 @@ def run_from_artifacts(
         split: fileio.join(transformed_uri, f"Split-{split}", f"{TRANSFORMED_PREFIX}*.gz")
         for split in ("train", "eval")
     }
-    return run(
+    schema_path = fileio.join(schema_uri, SCHEMA_FILE)
+    task = read_task(graph_uri)
+    result = run(
         patterns,
         graph_uri,
-        fileio.join(schema_uri, SCHEMA_FILE),
-        read_task(graph_uri),
+        schema_path,
+        task,
         read_rows(transformed_uri)["train"],
         cfg.train,
         cfg.transform,
         model_dir,
         model_run_dir,
     )
+    if result.is_chief:
+        # The request contract travels with the model to the registry and the server.
+        import tensorflow_data_validation as tfdv
+
+        from components.serving import contract
+
+        schema = tfdv.load_schema_text(schema_path)
+        contract.write(contract.from_schema(schema, task.label), model_dir)
+    return result
 
 
 def _has(path: str, name: str) -> bool:

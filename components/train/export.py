@@ -1,7 +1,8 @@
 """Export a SavedModel whose two serving signatures both embed the transform graph.
 
 - `serving_default`: raw features as named [batch] tensors, what a JSON client sends.
-  A float NaN or an empty string means "missing" (imputed exactly as in training).
+  A NaN or an empty string means "missing" (imputed exactly as in training). Integer
+  features are taken as float64 (exact up to 2**53) so that they, too, can be missing.
 - `serving_tf_example`: serialized tf.Example, what TFMA and batch jobs feed.
 
 Both go through the same tf.Transform layer, so there is no training-serving skew.
@@ -15,20 +16,25 @@ SERVING_DEFAULT = "serving_default"
 SERVING_TF_EXAMPLE = "serving_tf_example"
 
 
-def _to_sparse(values):
-    """[batch] dense -> [batch, 1] SparseTensor without the missing entries."""
+def _to_sparse(values, dtype):
+    """[batch] dense -> [batch, 1] SparseTensor of `dtype` without the missing entries."""
     import tensorflow as tf
 
     if values.dtype == tf.string:
         present = tf.not_equal(values, "")
-    elif values.dtype.is_floating:
-        present = tf.logical_not(tf.math.is_nan(values))
     else:
-        present = tf.ones_like(values, dtype=tf.bool)
+        present = tf.logical_not(tf.math.is_nan(values))
     rows = tf.where(present)
     indices = tf.concat([rows, tf.zeros_like(rows)], axis=1)
     batch = tf.shape(values, out_type=tf.int64)[0]
-    return tf.sparse.SparseTensor(indices, tf.boolean_mask(values, present), [batch, 1])
+    kept = tf.cast(tf.boolean_mask(values, present), dtype)
+    return tf.sparse.SparseTensor(indices, kept, [batch, 1])
+
+
+def _raw_dtype(dtype):
+    import tensorflow as tf
+
+    return tf.float64 if dtype.is_integer else dtype
 
 
 def signatures(model, tft_output, task):
@@ -58,12 +64,15 @@ def signatures(model, tft_output, task):
         return predict(tf.io.parse_example(serialized, raw_spec))
 
     raw_inputs = {
-        name: tf.TensorSpec([None], spec.dtype, name=name) for name, spec in raw_spec.items()
+        name: tf.TensorSpec([None], _raw_dtype(spec.dtype), name=name)
+        for name, spec in raw_spec.items()
     }
 
     @tf.function(input_signature=[raw_inputs])
     def serve_raw(features):
-        return predict({name: _to_sparse(value) for name, value in features.items()})
+        return predict(
+            {name: _to_sparse(value, raw_spec[name].dtype) for name, value in features.items()}
+        )
 
     return {
         SERVING_DEFAULT: serve_raw.get_concrete_function(),

@@ -19,53 +19,19 @@ from components.config import (
 )
 from components.evaluate import behavior
 from components.evaluate import core as evaluate
+from components.infra_validate import core as infra_validate
 from components.ingest import core as ingest
 from components.push import core as push
 from components.push.registry import ModelRegistry
-from components.reference import ReferenceStore
 from components.schema import core as schema
-from components.statistics import core as statistics
 from components.train import core as train
 from components.train.export import SERVING_DEFAULT, SERVING_TF_EXAMPLE
 from components.transform import core as transform
 from tests.conftest import FAST_BEAM
+from tests.modeling import prepare as _prepare
+from tests.modeling import train as _train
 
 SPLITS = ["train", "eval"]
-
-
-def _prepare(root, cfg: PipelineConfig) -> dict:
-    """ingest -> statistics -> schema -> transform, as the pipeline does; the artifact paths."""
-    paths = {k: str(root / k) for k in ("examples", "stats", "schema", "graph", "transformed")}
-    ingest.run(cfg.data, cfg.ingest, paths["examples"])
-    statistics.run(paths["examples"], SPLITS, paths["stats"], FAST_BEAM)
-    schema.run(
-        statistics.stats_path(paths["stats"], "train"),
-        cfg.data.label,
-        cfg.schema_,
-        ReferenceStore(str(root / "refs"), cfg.data.name),
-        paths["schema"],
-    )
-    task = transform.resolve_task(paths["examples"], cfg.data.label, cfg.train.task, cfg.transform)
-    transform.run(
-        paths["examples"],
-        os.path.join(paths["schema"], schema.SCHEMA_FILE),
-        SPLITS,
-        task,
-        cfg.data.label,
-        cfg.transform,
-        paths["graph"],
-        paths["transformed"],
-        FAST_BEAM,
-    )
-    return paths
-
-
-def _train(cfg: PipelineConfig, paths: dict, name: str) -> str:
-    model_dir = os.path.join(os.path.dirname(paths["examples"]), name)
-    train.run_from_artifacts(
-        cfg, paths["transformed"], paths["graph"], paths["schema"], model_dir, model_dir + "-logs"
-    )
-    return model_dir
 
 
 def _evaluate(cfg, paths, model_dir, baseline, out):
@@ -83,15 +49,6 @@ def _evaluate(cfg, paths, model_dir, baseline, out):
     )
 
 
-@pytest.fixture(scope="module")
-def penguins(tmp_path_factory):
-    root = tmp_path_factory.mktemp("penguins")
-    cfg = PipelineConfig()
-    paths = _prepare(root, cfg)
-    paths["model"] = _train(cfg, paths, "model")
-    return cfg, paths
-
-
 def _raw_eval_examples(paths) -> list[bytes]:
     files = glob.glob(os.path.join(paths["examples"], "Split-eval", "*.gz"))
     return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
@@ -100,12 +57,18 @@ def _raw_eval_examples(paths) -> list[bytes]:
 def _rows_from_examples(serialized: list[bytes], model) -> dict[str, np.ndarray]:
     """Raw columns as a JSON client would send them (NaN / '' for missing values)."""
     inputs = model.signatures[SERVING_DEFAULT].structured_input_signature[1]
-    spec = {}
-    for name, t in inputs.items():
-        default = "" if t.dtype == tf.string else (float("nan") if t.dtype.is_floating else 0)
-        spec[name] = tf.io.FixedLenFeature([], t.dtype, default_value=default)
-    parsed = tf.io.parse_example(serialized, spec)
-    return {k: v.numpy() for k, v in parsed.items()}
+    columns = {name: [] for name in inputs}
+    for data in serialized:
+        feature = tf.train.Example.FromString(data).features.feature
+        for name, spec in inputs.items():
+            kind = feature[name].WhichOneof("kind") if name in feature else None
+            values = list(getattr(feature[name], kind).value) if kind else []
+            missing = "" if spec.dtype == tf.string else float("nan")
+            columns[name].append(values[0] if values else missing)
+    return {
+        name: np.array(values, dtype=object if inputs[name].dtype == tf.string else None)
+        for name, values in columns.items()
+    }
 
 
 def test_transform_writes_graph_task_and_every_split(penguins):
@@ -126,17 +89,21 @@ def test_no_training_serving_skew(penguins):
     import tf_keras as keras
 
     _, paths = penguins
-    serialized = [e for e in _raw_eval_examples(paths) if b"sex" in e]
+    serialized = _raw_eval_examples(paths)
+    no_flipper = tf.train.Example.FromString(serialized[0])
+    del no_flipper.features.feature["flipper_length_mm"]  # a missing int
+    serialized.append(no_flipper.SerializeToString())
     model = tf.saved_model.load(paths["model"])
     from_examples = model.signatures[SERVING_TF_EXAMPLE](examples=tf.constant(serialized))
-    # Rows whose ints are all present (a JSON client cannot send a missing int).
+    # Every row, missing values included: NaN / '' mean missing, for ints too.
     rows = _rows_from_examples(serialized, model)
-    from_raw = model.signatures[SERVING_DEFAULT](**{k: tf.constant(v) for k, v in rows.items()})
-    complete = np.all([rows[k] != 0 for k, v in rows.items() if v.dtype == np.int64], axis=0)
+    inputs = model.signatures[SERVING_DEFAULT].structured_input_signature[1]
+    from_raw = model.signatures[SERVING_DEFAULT](
+        **{k: tf.constant(v, dtype=inputs[k].dtype) for k, v in rows.items()}
+    )
+    assert np.isnan(rows["flipper_length_mm"][-1])
     np.testing.assert_allclose(
-        from_raw["probabilities"].numpy()[complete],
-        from_examples["probabilities"].numpy()[complete],
-        atol=1e-6,
+        from_raw["probabilities"].numpy(), from_examples["probabilities"].numpy(), atol=1e-6
     )
     # The model on what tf.Transform's Beam job wrote for the same eval split.
     spec = tft.TFTransformOutput(paths["graph"]).transformed_feature_spec()
@@ -200,8 +167,10 @@ def test_blessed_first_then_a_worse_model_is_gated(penguins, tmp_path):
     assert "<table" in (tmp_path / "first" / "report.html").read_text()
 
     registry = ModelRegistry(str(tmp_path / "registry"), "penguins")
+    infra = str(tmp_path / "infra")  # infra validation itself: test_infra_validate.py
+    infra_validate.write_blessing(infra_validate.InfraResult(True, ["answers match"]), infra)
     pushed = push.run(
-        paths["model"], str(tmp_path / "first" / "blessing"), registry, {"run": "good"}
+        paths["model"], str(tmp_path / "first" / "blessing"), infra, registry, {"run": "good"}
     )
     assert pushed.pushed and registry.champion()["version"] == pushed.version
 
@@ -213,7 +182,9 @@ def test_blessed_first_then_a_worse_model_is_gated(penguins, tmp_path):
     assert second.baseline_metrics["accuracy"] >= 0.9
     assert (tmp_path / "second" / "blessing" / "NOT_BLESSED").exists()
     before = (registry.versions(), registry.champion())
-    refused = push.run(worse, str(tmp_path / "second" / "blessing"), registry, {"run": "worse"})
+    refused = push.run(
+        worse, str(tmp_path / "second" / "blessing"), infra, registry, {"run": "worse"}
+    )
     assert not refused.pushed and "not blessed" in refused.reason
     assert (registry.versions(), registry.champion()) == before
 

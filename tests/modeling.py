@@ -1,0 +1,51 @@
+"""Shared by the modeling and serving tests: the pipeline's stages run in-process."""
+
+from __future__ import annotations
+
+import os
+
+from components.config import PipelineConfig
+from components.ingest import core as ingest
+from components.reference import ReferenceStore
+from components.schema import core as schema
+from components.statistics import core as statistics
+from components.train import core as train_core
+from components.transform import core as transform
+from tests.conftest import FAST_BEAM
+
+SPLITS = ["train", "eval"]
+
+
+def prepare(root, cfg: PipelineConfig) -> dict:
+    """ingest -> statistics -> schema -> transform, as the pipeline does; the artifact paths."""
+    paths = {k: str(root / k) for k in ("examples", "stats", "schema", "graph", "transformed")}
+    ingest.run(cfg.data, cfg.ingest, paths["examples"])
+    statistics.run(paths["examples"], SPLITS, paths["stats"], FAST_BEAM)
+    schema.run(
+        statistics.stats_path(paths["stats"], "train"),
+        cfg.data.label,
+        cfg.schema_,
+        ReferenceStore(str(root / "refs"), cfg.data.name),
+        paths["schema"],
+    )
+    task = transform.resolve_task(paths["examples"], cfg.data.label, cfg.train.task, cfg.transform)
+    transform.run(
+        paths["examples"],
+        os.path.join(paths["schema"], schema.SCHEMA_FILE),
+        SPLITS,
+        task,
+        cfg.data.label,
+        cfg.transform,
+        paths["graph"],
+        paths["transformed"],
+        FAST_BEAM,
+    )
+    return paths
+
+
+def train(cfg: PipelineConfig, paths: dict, name: str) -> str:
+    model_dir = os.path.join(os.path.dirname(paths["examples"]), name)
+    train_core.run_from_artifacts(
+        cfg, paths["transformed"], paths["graph"], paths["schema"], model_dir, model_dir + "-logs"
+    )
+    return model_dir
