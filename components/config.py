@@ -250,9 +250,98 @@ class EvaluateConfig(_Section):
     )
 
 
+class InfraValidateConfig(_Section):
+    """InfraValidator: serve the candidate in the real model server before it is pushed."""
+
+    ready_timeout_seconds: float = Field(
+        180.0, gt=0, description="How long the server may take to start and load the model."
+    )
+    examples: int = Field(32, ge=1, description="Eval examples sent to the server.")
+    atol: float = Field(
+        1e-6, ge=0, description="Allowed absolute difference from the in-process predictions."
+    )
+    server_python: str | None = Field(
+        None,
+        description="Python of the model server environment. Default: $KUBETFX_SERVING_PYTHON, "
+        "else .venv-serving/bin/python in the source tree (`make serving-setup`).",
+    )
+
+
 class PushConfig(_Section):
     registry: str = Field("./model_registry", description="Model registry root, local or gs://.")
     model_name: str | None = Field(None, description="Default: the dataset name.")
+    promote: bool = Field(
+        True,
+        description="Make the pushed version the champion. False pushes it as a challenger "
+        "that the server can canary or shadow (serving.traffic).",
+    )
+
+
+class VersionPolicy(_Section):
+    """Which versions the server loads (TF Serving's model_version_policy)."""
+
+    latest: int | None = Field(1, ge=1, description="Serve the newest N complete versions.")
+    specific: list[int] | None = Field(None, description="Serve exactly these versions.")
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> VersionPolicy:
+        if self.specific is not None:
+            if not self.specific:
+                raise ValueError("serving.version_policy.specific needs at least one version")
+            object.__setattr__(self, "latest", None)
+        elif self.latest is None:
+            raise ValueError("serving.version_policy needs 'latest: N' or 'specific: [versions]'")
+        return self
+
+
+class ServingLabels(_Section):
+    """Version labels; labelled versions are loaded in addition to the version policy."""
+
+    champion: int | Literal["registry"] = Field(
+        "registry", description="'registry': the registry's champion pointer; or a version."
+    )
+    challenger: int | Literal["latest", "none"] = Field(
+        "latest", description="'latest': the newest version that is not the champion."
+    )
+
+
+class TrafficConfig(_Section):
+    """How unversioned requests are split between the champion and the challenger."""
+
+    challenger_percent: float = Field(
+        0.0, ge=0.0, le=100.0, description="Share of requests for the challenger."
+    )
+    mode: Literal["canary", "shadow"] = Field(
+        "canary",
+        description="canary: the challenger answers its share; shadow: the champion answers "
+        "every request and the challenger gets a copy of its share, logged only.",
+    )
+    key_header: str = Field(
+        "X-Routing-Key",
+        description="Requests carrying this header are assigned by its hash (sticky).",
+    )
+
+
+class RequestLogConfig(_Section):
+    dir: str = Field("./serving_logs", description="JSONL request logs, local or gs://.")
+    sample_rate: float = Field(1.0, ge=0.0, le=1.0, description="Fraction of requests logged.")
+
+
+class ServingConfig(_Section):
+    """The model server: a KServe model server speaking TF Serving's REST API."""
+
+    host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in a container).")
+    port: int = Field(8501, ge=1, le=65535)
+    registry: str | None = Field(None, description="Default: push.registry.")
+    models: list[str] = Field(
+        default_factory=list, description="Model names to serve. Default: all in the registry."
+    )
+    version_policy: VersionPolicy = Field(default_factory=VersionPolicy)
+    labels: ServingLabels = Field(default_factory=ServingLabels)
+    traffic: TrafficConfig = Field(default_factory=TrafficConfig)
+    request_log: RequestLogConfig = Field(default_factory=RequestLogConfig)
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get 413.")
+    poll_seconds: float = Field(1.0, gt=0, description="How often the registry is polled.")
 
 
 class BeamConfig(_Section):
@@ -290,7 +379,9 @@ class PipelineConfig(_Section):
     transform: TransformConfig = Field(default_factory=TransformConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    infra_validate: InfraValidateConfig = Field(default_factory=InfraValidateConfig)
     push: PushConfig = Field(default_factory=PushConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
     beam: BeamConfig = Field(default_factory=BeamConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
 
@@ -308,6 +399,10 @@ class PipelineConfig(_Section):
         if self.push.model_name is None:
             object.__setattr__(
                 self, "push", self.push.model_copy(update={"model_name": self.data.name})
+            )
+        if self.serving.registry is None:
+            object.__setattr__(
+                self, "serving", self.serving.model_copy(update={"registry": self.push.registry})
             )
         if self.data.path == BUILTIN_PENGUINS and not self.evaluate.thresholds:
             # The default dataset ships with a gate and behavioral checks; your own data needs

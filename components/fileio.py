@@ -100,6 +100,24 @@ def copy(src: str, dst: str) -> None:
         shutil.copyfile(_local(src), _local(dst))
 
 
+def copy_tree(src: str, dst: str, last: str | None = None) -> None:
+    """Copy a directory tree; the file named `last` (e.g. saved_model.pb) is copied at the end."""
+    if not is_remote(src) and not is_remote(dst):
+        ignore = shutil.ignore_patterns(last) if last else None
+        shutil.copytree(_local(src), _local(dst), ignore=ignore, dirs_exist_ok=True)
+        if last:
+            shutil.copyfile(os.path.join(_local(src), last), os.path.join(_local(dst), last))
+        return
+    files = []
+    for root, _, names in _gfile().walk(src):
+        files += [join(root, n) for n in names]
+    files.sort(key=lambda f: os.path.basename(f) == last)
+    for path in files:
+        target = join(dst, os.path.relpath(path, src))
+        makedirs(os.path.dirname(target))
+        _gfile().copy(path, target, overwrite=True)
+
+
 def replace_file(src: str, dst: str) -> None:
     """Move src over dst: atomic on local disk (os.replace), a copy+delete on object stores."""
     if is_remote(src) or is_remote(dst):

@@ -89,6 +89,17 @@ def localize(cfg: PipelineConfig) -> PipelineConfig:
                 update={"import_path": _absolute(cfg.schema_.import_path)}
             ),
             "push": cfg.push.model_copy(update={"registry": _absolute(cfg.push.registry)}),
+            "serving": cfg.serving.model_copy(
+                update={
+                    "registry": _absolute(cfg.serving.registry),
+                    "request_log": cfg.serving.request_log.model_copy(
+                        update={"dir": _absolute(cfg.serving.request_log.dir)}
+                    ),
+                }
+            ),
+            "infra_validate": cfg.infra_validate.model_copy(
+                update={"server_python": _absolute(cfg.infra_validate.server_python)}
+            ),
             "transform": cfg.transform.model_copy(
                 update={"module_file": _absolute(cfg.transform.module_file)}
             ),

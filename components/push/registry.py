@@ -15,7 +15,6 @@ import dataclasses
 import datetime
 import json
 import os
-import shutil
 
 from components import fileio
 
@@ -74,7 +73,7 @@ class ModelRegistry:
         staging = (
             final if fileio.is_remote(final) else fileio.join(self.directory, f".staging-{version}")
         )
-        _copy_tree(model_dir, staging, last=SAVED_MODEL)
+        fileio.copy_tree(model_dir, staging, last=SAVED_MODEL)
         if staging != final:
             os.rename(staging, final)  # the version appears whole, or not at all
         record = {
@@ -101,21 +100,3 @@ class ModelRegistry:
         }
         fileio.write_text(pointer + ".tmp", json.dumps(body, indent=2))
         fileio.replace_file(pointer + ".tmp", pointer)
-
-
-def _copy_tree(src: str, dst: str, last: str) -> None:
-    """Copy a directory tree, the file named `last` at the very end."""
-    if not fileio.is_remote(src) and not fileio.is_remote(dst):
-        shutil.copytree(src, dst, ignore=shutil.ignore_patterns(last), dirs_exist_ok=True)
-        shutil.copyfile(os.path.join(src, last), os.path.join(dst, last))
-        return
-    import tensorflow as tf
-
-    files = []
-    for root, _, names in tf.io.gfile.walk(src):
-        files += [fileio.join(root, n) for n in names]
-    files.sort(key=lambda f: os.path.basename(f) == last)
-    for path in files:
-        target = fileio.join(dst, os.path.relpath(path, src))
-        fileio.makedirs(os.path.dirname(target))
-        tf.io.gfile.copy(path, target, overwrite=True)
