@@ -65,6 +65,7 @@ def _model_lines(result: RunResult) -> list[str]:
     """Headline metrics overall and per slice, the blessing and why, and what was pushed."""
     from components.evaluate.blessing import RESULT_FILE as BLESSING_FILE
     from components.evaluate.core import METRICS_FILE
+    from components.infra_validate.core import RESULT_FILE as INFRA_FILE
 
     steps = {s.name: s.artifacts for s in result.steps}
     lines = []
@@ -80,13 +81,16 @@ def _model_lines(result: RunResult) -> list[str]:
     if blessing:
         lines += ["", f"Blessing: {blessing['marker']}"]
         lines += [f"  - {reason}" for reason in blessing["reasons"]]
+    infra = _read_json(steps.get("infra-validate", {}), "infra_blessing", INFRA_FILE)
+    if infra:
+        marker = "INFRA_BLESSED" if infra["blessed"] else "INFRA_NOT_BLESSED"
+        lines += ["", f"Infra validation: {marker} (server ready in {infra['ready_seconds']} s)"]
+        lines += [f"  - {reason}" for reason in infra["reasons"]]
     pushed = _read_json(steps.get("push", {}), "pushed_model", "push.json")
     if pushed:
         if pushed["pushed"]:
-            lines += [
-                "",
-                f"Pushed: version {pushed['version']} -> {pushed['path']} (now the champion)",
-            ]
+            role = "now the champion" if pushed.get("champion") else "a challenger"
+            lines += ["", f"Pushed: version {pushed['version']} -> {pushed['path']} ({role})"]
         else:
             lines += ["", f"Not pushed: {pushed['reason']} (the champion is unchanged)"]
     return lines

@@ -5,6 +5,7 @@ from kfp import dsl
 
 from components.config import PipelineConfig
 from components.evaluate.component import evaluate
+from components.infra_validate.component import infra_validate
 from components.ingest.component import ingest
 from components.push.component import push
 from components.schema.component import schema
@@ -13,7 +14,7 @@ from components.train.component import train
 from components.transform.component import transform
 from components.validate.component import validate
 
-STAGES = (ingest, statistics, schema, validate, transform, train, evaluate, push)
+STAGES = (ingest, statistics, schema, validate, transform, train, evaluate, infra_validate, push)
 
 
 def build(cfg: PipelineConfig):
@@ -26,7 +27,7 @@ def build(cfg: PipelineConfig):
     @dsl.pipeline(
         name=cfg.pipeline_name,
         description="kubetfx training: ingest, statistics, schema, validate, transform, "
-        "train, evaluate, push.",
+        "train, evaluate, infra_validate, push.",
     )
     def training(config: str = cfg.to_json()) -> None:
         examples = op["ingest"](config=config).outputs["examples"]
@@ -55,11 +56,16 @@ def build(cfg: PipelineConfig):
             transform_graph=transformed.outputs["transform_graph"],
             schema=inferred,
         )
+        # The real model server must load the candidate and answer like it before a push.
+        infra = op["infra_validate"](
+            config=config, model=trained.outputs["model"], examples=examples
+        )
         op["push"](
             config=config,
             run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             model=trained.outputs["model"],
             blessing=evaluated.outputs["blessing"],
+            infra_blessing=infra.outputs["infra_blessing"],
             evaluation=evaluated.outputs["evaluation"],
             examples=examples,
         )

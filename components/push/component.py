@@ -8,6 +8,7 @@ def push(
     run_name: str,
     model: Input[Model],
     blessing: Input[Artifact],
+    infra_blessing: Input[Artifact],
     evaluation: Input[Artifact],
     examples: Input[Dataset],
     pushed_model: Output[Model],
@@ -28,6 +29,7 @@ def push(
     result = core.run(
         model.path,
         blessing.path,
+        infra_blessing.path,
         ModelRegistry(cfg.push.registry, cfg.push.model_name),
         {
             "run": run_name,
@@ -40,6 +42,7 @@ def push(
             },
             "metrics": headline(metrics["candidate"].get("overall", {})),
         },
+        promote=cfg.push.promote,
     )
     pushed_model.metadata.update(
         {
@@ -47,6 +50,7 @@ def push(
             "version": result.version or -1,
             "registry_path": result.path or "",
             "reason": result.reason,
+            "champion": result.champion,
         }
     )
     fileio.write_text(

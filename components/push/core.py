@@ -1,10 +1,15 @@
-"""Pusher: copy a blessed model into the registry and make it the champion; else nothing."""
+"""Pusher: copy a model into the registry only when it has both blessings; else nothing.
+
+The model blessing comes from evaluate (quality, fairness, behavior, the champion gate), the
+infra blessing from infra_validate (the real server loads it and answers like the model).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
 from components.evaluate.core import read_blessing
+from components.infra_validate.core import read_infra_blessing
 from components.push.registry import ModelRegistry
 
 
@@ -14,14 +19,31 @@ class PushResult:
     version: int | None
     path: str | None
     reason: str
+    champion: bool = False
 
 
-def run(model_dir: str, blessing_uri: str, registry: ModelRegistry, metadata: dict) -> PushResult:
-    """Push only a blessed model. Not blessed: the registry and the champion are untouched."""
+def run(
+    model_dir: str,
+    blessing_uri: str,
+    infra_blessing_uri: str,
+    registry: ModelRegistry,
+    metadata: dict,
+    promote: bool = True,
+) -> PushResult:
+    """Push a doubly blessed model. Otherwise the registry and the champion are untouched."""
     blessing = read_blessing(blessing_uri)
+    infra = read_infra_blessing(infra_blessing_uri)
     if not blessing.blessed:
         return PushResult(False, None, None, "not blessed: " + "; ".join(blessing.reasons))
-    version = registry.push(model_dir, {**metadata, "blessing": blessing.reasons})
+    if not infra.blessed:
+        return PushResult(False, None, None, "not infra-blessed: " + "; ".join(infra.reasons))
+    record = {**metadata, "blessing": blessing.reasons, "infra_blessing": infra.reasons}
+    version = registry.push(model_dir, record, make_champion=promote)
+    role = "the champion" if promote else "a challenger (push.promote is false)"
     return PushResult(
-        True, version, registry.version_dir(version), "blessed: " + "; ".join(blessing.reasons)
+        True,
+        version,
+        registry.version_dir(version),
+        f"blessed and infra-blessed, pushed as {role}: " + "; ".join(blessing.reasons),
+        promote,
     )

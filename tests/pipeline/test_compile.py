@@ -31,12 +31,14 @@ def test_ir_parses_strictly_as_a_pipeline_spec(compiled):
     proto = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # unknown fields fail
     tasks = proto.root.dag.tasks
     assert set(tasks) == {
-        "ingest", "statistics", "schema", "validate", "transform", "train", "evaluate", "push"
+        "ingest", "statistics", "schema", "validate", "transform", "train", "evaluate",
+        "infra-validate", "push",
     }  # fmt: skip
     assert set(tasks["validate"].dependent_tasks) == {"statistics", "schema"}
-    # Nothing is transformed before validation passed; push needs the evaluation's blessing.
+    # Nothing is transformed before validation passed; push needs both blessings.
     assert "validate" in tasks["transform"].dependent_tasks
-    assert {"train", "evaluate"} <= set(tasks["push"].dependent_tasks)
+    assert {"train", "evaluate", "infra-validate"} <= set(tasks["push"].dependent_tasks)
+    assert set(tasks["infra-validate"].dependent_tasks) == {"train", "ingest"}
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
     assert images == {"kubetfx-components:dev"}
     # The default config travels with the pipeline, so a UI user can see and edit it.

@@ -16,7 +16,17 @@ from components.push.registry import ModelRegistry
 from tests.conftest import FAST_BEAM, write_csv
 
 pytestmark = pytest.mark.pipeline
-STEPS = ("ingest", "statistics", "schema", "validate", "transform", "train", "evaluate", "push")
+STEPS = (
+    "ingest",
+    "statistics",
+    "schema",
+    "validate",
+    "transform",
+    "train",
+    "evaluate",
+    "infra-validate",  # KFP task names use dashes
+    "push",
+)
 
 
 def kubetfx(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -72,6 +82,8 @@ def test_default_run_leaves_the_artifacts(good_run):
     assert os.path.exists(f"{run_dir}/train/model/saved_model.pb")
     assert glob.glob(f"{run_dir}/train/model_run/**/events.out.tfevents.*", recursive=True)
     assert os.path.exists(f"{run_dir}/evaluate/blessing/BLESSED")
+    assert os.path.exists(f"{run_dir}/infra-validate/infra_blessing/INFRA_BLESSED")
+    assert os.path.exists(f"{run_dir}/train/model/assets.extra/serving_schema.json")
     assert "Metrics by slice" in Path(f"{run_dir}/evaluate/report").read_text()
 
 
@@ -84,8 +96,10 @@ def test_first_run_is_blessed_and_pushed_as_champion(good_run):
     assert "Blessing: BLESSED" in done.stdout and "no champion yet" in done.stdout
     registry = ModelRegistry(str(workdir / "model_registry"), "penguins")
     (version,) = registry.versions()
-    assert f"Pushed: version {version}" in done.stdout
+    assert "Infra validation: INFRA_BLESSED" in done.stdout
+    assert f"Pushed: version {version}" in done.stdout and "(now the champion)" in done.stdout
     assert registry.champion()["version"] == version
+    assert any("answers match" in r for r in registry.metadata(version)["infra_blessing"])
     assert registry.metadata(version)["metrics"]["accuracy"] == pytest.approx(accuracy, abs=1e-3)
 
 

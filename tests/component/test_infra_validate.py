@@ -1,0 +1,47 @@
+"""infra_validate against the real model server process, and push's need for its blessing."""
+
+from __future__ import annotations
+
+import json
+
+from components.config import InfraValidateConfig
+from components.evaluate.blessing import RESULT_FILE, Blessing
+from components.infra_validate import core
+from components.push import core as push
+from components.push.registry import ModelRegistry
+
+
+def test_the_candidate_is_served_and_answers_like_the_model(penguins, tmp_path):
+    _, paths = penguins
+    out = tmp_path / "infra"
+    result = core.run(paths["model"], paths["examples"], InfraValidateConfig(examples=16), str(out))
+    assert result.blessed, result.reasons
+    assert result.reasons == ["b64 tf.Example: answers match", "JSON features: answers match"]
+    assert result.examples == 16 and result.ready_seconds > 0
+    assert result.max_abs_diff <= 1e-6
+    assert (out / core.INFRA_BLESSED).exists()
+    assert json.loads((out / core.RESULT_FILE).read_text())["blessed"] is True
+    assert core.read_infra_blessing(str(out)).blessed
+
+
+def test_a_server_that_is_not_ready_in_time_is_not_blessed_and_nothing_is_pushed(
+    penguins, tmp_path
+):
+    _, paths = penguins
+    out = tmp_path / "infra"
+    cfg = InfraValidateConfig(ready_timeout_seconds=0.5, examples=4)
+    result = core.run(paths["model"], paths["examples"], cfg, str(out))
+    assert not result.blessed
+    assert "not available within 0.5 s" in result.reasons[0]
+    assert (out / core.INFRA_NOT_BLESSED).exists()
+    # Blessed by evaluate, not by infra validation: push refuses, the registry stays empty.
+    blessing = tmp_path / "blessing"
+    blessing.mkdir()
+    (blessing / RESULT_FILE).write_text(Blessing(True, ["accuracy 1.0 >= 0.9"]).to_json())
+    registry = ModelRegistry(str(tmp_path / "registry"), "penguins")
+    refused = push.run(paths["model"], str(blessing), str(out), registry, {"run": "x"})
+    assert not refused.pushed and "not infra-blessed" in refused.reason
+    assert registry.versions() == [] and registry.champion() is None
+    # No infra blessing at all (a missing artifact) also fails closed.
+    missing = push.run(paths["model"], str(blessing), str(tmp_path / "none"), registry, {})
+    assert not missing.pushed
