@@ -8,17 +8,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
+# The model server has its own environment: kserve needs pandas >= 2.2, TFDV forbids it.
+SERVING_VENV := .venv-serving
+SERVING_STAMP := $(SERVING_VENV)/.installed
+SERVING_LOCK := requirements/serving-lock.txt
+PORT ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup run test lint format compile clean clean-all
+.PHONY: help setup serving-setup run serve test bench lint format compile clean clean-all
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: ARGS='...' (passed to kubetfx), PYTEST_ARGS='...', PYTHON=$(PYTHON)"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  variables: ARGS='...' (passed to kubetfx or the server), PORT=8501 (serve), PYTEST_ARGS='...', PYTHON=$(PYTHON)"
 
 # The venv is rebuilt only when the lock file or setup.py changes.
 $(STAMP): $(LOCK) setup.py
@@ -31,11 +36,26 @@ $(STAMP): $(LOCK) setup.py
 
 setup: $(STAMP) ## create .venv from the lock file (idempotent)
 
+$(SERVING_STAMP): $(SERVING_LOCK)
+	test -x $(SERVING_VENV)/bin/python || $(PYTHON) -m venv $(SERVING_VENV)
+	$(SERVING_VENV)/bin/pip install --quiet --progress-bar off -r $(SERVING_LOCK) 2>&1 | { grep -v "^WARNING: Location" || true; }
+	$(SERVING_VENV)/bin/pip check
+	touch $(SERVING_STAMP)
+
+serving-setup: $(SERVING_STAMP) ## create .venv-serving (tensorflow + kserve) for the model server
+
 run: $(STAMP) ## run the training pipeline locally on Palmer Penguins (ARGS='--data my.csv --label y')
 	$(BIN)/kubetfx run $(ARGS)
 
-test: $(STAMP) ## run the whole test suite (unit, component, pipeline)
+serve: $(SERVING_STAMP) ## serve the model registry on loopback (PORT=8501, ARGS='--config my.yaml')
+	PYTHONPATH=$(CURDIR) $(SERVING_VENV)/bin/python -m components.serving $(if $(PORT),--port $(PORT),) $(ARGS)
+
+test: $(STAMP) $(SERVING_STAMP) ## run the whole test suite (unit, component, serving, pipeline)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) $(SERVING_STAMP) ## benchmarks; figures to bench/results.{json,md} (trains a model first if none)
+	test -f model_registry/penguins/champion.json || $(BIN)/kubetfx run
+	$(BIN)/python -m bench.serving
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -54,4 +74,4 @@ clean: ## remove run outputs and caches (keeps .venv and reference schemas)
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
 
 clean-all: clean ## also remove .venv, the reference schemas and the local model registry
-	rm -rf $(VENV) references model_registry *.egg-info
+	rm -rf $(VENV) $(SERVING_VENV) references model_registry serving_logs *.egg-info
