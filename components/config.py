@@ -342,6 +342,7 @@ class ServingConfig(_Section):
     request_log: RequestLogConfig = Field(default_factory=RequestLogConfig)
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get 413.")
     poll_seconds: float = Field(1.0, gt=0, description="How often the registry is polled.")
+    threads: int = Field(4, ge=1, le=64, description="TensorFlow calls in flight at once.")
 
 
 class BeamConfig(_Section):
@@ -361,6 +362,67 @@ class ImagesConfig(_Section):
         "kubetfx-components:dev",
         description="Container image the components run in on a cluster.",
     )
+    server: str = Field(
+        "kubetfx-server:dev", description="Container image of the model server (KServe)."
+    )
+
+
+class Toleration(_Section):
+    key: str
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class StepResources(_Section):
+    """What one step asks of a cluster (ignored by local runs)."""
+
+    cpu: str | None = Field(None, description="CPU request and limit, e.g. '2' or '500m'.")
+    memory: str | None = Field(None, description="Memory request and limit, e.g. '8G'.")
+    accelerator: str | None = Field(
+        None,
+        description="GKE accelerator name, e.g. nvidia-tesla-t4, nvidia-l4, tpu-v5-lite-podslice. "
+        "Compiled as nvidia.com/gpu / google.com/tpu plus node selectors on Kubeflow, and as "
+        "the Vertex enum (NVIDIA_TESLA_T4, TPU_V5_LITEPOD...) on Vertex.",
+    )
+    accelerator_count: int = Field(1, ge=1)
+    tpu_topology: str | None = Field(None, description="e.g. '2x2' for a v5e slice.")
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    caching: bool = Field(True, description="Let KFP reuse this step's earlier outputs.")
+    beam_args: list[str] | None = Field(
+        None, description="Beam options for this step (e.g. Dataflow); default beam.pipeline_args."
+    )
+
+
+class ClusterConfig(_Section):
+    """Per-step resources on Kubeflow/Vertex. Keys are stage names (ingest, train, ...)."""
+
+    default: StepResources = Field(default_factory=lambda: StepResources(cpu="1", memory="4G"))
+    steps: dict[str, StepResources] = Field(
+        default_factory=lambda: {"train": StepResources(cpu="4", memory="16G")}
+    )
+
+
+class KubeflowConfig(_Section):
+    """Kubeflow Pipelines on a cluster (`kubetfx submit|schedule --target kubeflow`)."""
+
+    host: str | None = Field(None, description="KFP API endpoint, e.g. https://kfp.example.com")
+    namespace: str = "kubeflow"
+    experiment: str = "kubetfx"
+    service_account: str | None = Field(
+        None, description="Kubernetes service account the steps run as (Workload Identity)."
+    )
+
+
+class VertexConfig(_Section):
+    """Vertex AI (`--target vertex`): Pipelines, training CustomJobs, Endpoints."""
+
+    project: str | None = None
+    region: str | None = None
+    service_account: str | None = Field(None, description="Service account the jobs run as.")
+    experiment: str | None = None
+    endpoint: str = Field("kubetfx", description="Endpoint display name for pushes.")
 
 
 class PipelineConfig(_Section):
@@ -384,6 +446,9 @@ class PipelineConfig(_Section):
     serving: ServingConfig = Field(default_factory=ServingConfig)
     beam: BeamConfig = Field(default_factory=BeamConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
+    vertex: VertexConfig = Field(default_factory=VertexConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -12,7 +12,6 @@ disk or bucket never delays an answer; a full queue drops records and counts the
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
 import queue
@@ -20,6 +19,8 @@ import random
 import socket
 import threading
 from collections.abc import Callable
+
+import orjson
 
 from components import fileio
 
@@ -81,10 +82,10 @@ class RequestLog:
         self._parts += 1
         by_file: dict[str, list[str]] = {}
         for record in records:
-            by_file.setdefault(self._path(record), []).append(json.dumps(record) + "\n")
+            by_file.setdefault(self._path(record), []).append(orjson.dumps(record))
         for path, lines in by_file.items():
             try:
-                self._append(path, "".join(lines))
+                self._append(path, b"\n".join(lines) + b"\n")
                 self.written += len(lines)
             except OSError:  # the answer was already sent; keep serving and say so
                 self.dropped += len(lines)
@@ -99,12 +100,12 @@ class RequestLog:
             name = f"requests-{ts:%H}-{self._origin}.jsonl"
         return fileio.join(self.directory, record["model"], day, name)
 
-    def _append(self, path: str, text: str) -> None:
+    def _append(self, path: str, data: bytes) -> None:
         if fileio.is_remote(path):
-            fileio.write_text(path, text)  # objects cannot be appended to: one per flush
+            fileio.write_bytes(path, data)  # objects cannot be appended to: one per flush
             return
-        with fileio.open_file(path, "a") as f:
-            f.write(text)
+        with fileio.open_file(path, "ab") as f:
+            f.write(data)
 
 
 def now() -> str:

@@ -15,15 +15,16 @@ ours; the V2 bodies are read and written with kserve's protocol types.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 from fastapi import FastAPI, Request, Response
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from components.config import ServingConfig
@@ -52,12 +53,19 @@ def _json(body, status: int = 200, headers: dict | None = None, background=None)
 
 def create_app(cfg: ServingConfig, manager: ModelManager, request_log: RequestLog) -> FastAPI:
     metrics = Metrics(manager, request_log)
+    # TensorFlow calls run off the event loop (health checks and new requests keep flowing)
+    # on a plain executor: measured cheaper per call than Starlette's anyio thread pool.
+    executor = ThreadPoolExecutor(cfg.threads, thread_name_prefix="predict")
+
+    async def run_model(servable: Servable, batch: Batch):
+        return await asyncio.get_running_loop().run_in_executor(executor, _call, servable, batch)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         manager.start()
         yield
         manager.stop()
+        executor.shutdown(wait=True)
         request_log.close()
 
     app = FastAPI(title="kubetfx model server", lifespan=lifespan, openapi_url=None)
@@ -125,7 +133,7 @@ def create_app(cfg: ServingConfig, manager: ModelManager, request_log: RequestLo
                 raise RequestError(
                     f"version {servable.version} has no signature {batch.signature!r}"
                 )
-            outputs = await run_in_threadpool(_call, servable, batch)
+            outputs = await run_model(servable, batch)
         except RequestError as e:
             metrics.error(name, e.status)
             raise
@@ -152,7 +160,7 @@ def create_app(cfg: ServingConfig, manager: ModelManager, request_log: RequestLo
     async def shadow(request_id: str, servable: Servable, batch: Batch) -> None:
         start = time.perf_counter()
         try:
-            outputs = await run_in_threadpool(_call, servable, batch)
+            outputs = await run_model(servable, batch)
         except RequestError as e:  # the challenger refused what the champion took: log it
             request_log.write(
                 {
