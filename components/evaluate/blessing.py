@@ -57,7 +57,14 @@ def failures(validation_result) -> list[str]:
     return lines
 
 
-def decide(thresholds_configured: bool, validation_result, baseline: str | None) -> Blessing:
+def decide(
+    thresholds_configured: bool,
+    validation_result,
+    baseline: str | None,
+    behavior: tuple[list[str], list[str]] = ([], []),
+) -> Blessing:
+    """The blessing: every TFMA threshold held and every behavioral check (passed, failed)."""
+    passed_checks, failed_checks = behavior
     if not thresholds_configured:
         return Blessing(
             False, ["no thresholds configured (evaluate.thresholds): fail closed"], baseline
@@ -65,11 +72,12 @@ def decide(thresholds_configured: bool, validation_result, baseline: str | None)
     if validation_result is None:
         return Blessing(False, ["TFMA produced no validation result: fail closed"], baseline)
     failed = failures(validation_result)
-    if failed or not validation_result.validation_ok:
-        return Blessing(False, failed or ["TFMA validation failed"], baseline)
+    if failed or not validation_result.validation_ok or failed_checks:
+        reasons = failed or ([] if failed_checks else ["TFMA validation failed"])
+        return Blessing(False, reasons + [f"behavior: {c}" for c in failed_checks], baseline)
     passed = "all thresholds held" + (
         f" (compared with champion {baseline})"
         if baseline
         else " (no champion yet: value thresholds only)"
     )
-    return Blessing(True, [passed], baseline)
+    return Blessing(True, [passed] + [f"behavior: {c}" for c in passed_checks], baseline)

@@ -14,6 +14,7 @@ import json
 from components import fileio
 from components.config import EvaluateConfig
 from components.errors import ConfigError
+from components.evaluate import behavior
 from components.evaluate import blessing as blessing_rules
 from components.statistics.core import examples_pattern
 from components.train.export import SERVING_TF_EXAMPLE
@@ -209,7 +210,8 @@ def run(
         validation = tfma.load_validation_result(output_uri)
     except Exception:  # any unreadable result fails closed (decide() says why)
         validation = None
-    decision = blessing_rules.decide(bool(cfg.thresholds), validation, baseline_dir)
+    checks = behavior.run_checks(model_dir, _read_examples(examples_uri), cfg, task.classes)
+    decision = blessing_rules.decide(bool(cfg.thresholds), validation, baseline_dir, checks)
     metrics = results.slice_metrics(output_uri, candidate_key(baseline_dir), task.classes)
     baseline_metrics = (
         results.slice_metrics(output_uri, BASELINE, task.classes).get("overall", {})
@@ -226,6 +228,13 @@ def run(
     fileio.write_text(fileio.join(blessing_uri, blessing_rules.RESULT_FILE), decision.to_json())
     fileio.write_text(report_path, results.report_html(metrics, baseline_metrics, decision, task))
     return EvaluationResult(decision, metrics, baseline_metrics)
+
+
+def _read_examples(examples_uri: str) -> list[bytes]:
+    import tensorflow as tf
+
+    files = fileio.glob(examples_pattern(examples_uri, "eval"))
+    return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
 
 
 def candidate_key(baseline_dir: str | None) -> str:

@@ -54,23 +54,6 @@ def _raw_eval_examples(paths) -> list[bytes]:
     return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
 
 
-def _rows_from_examples(serialized: list[bytes], model) -> dict[str, np.ndarray]:
-    """Raw columns as a JSON client would send them (NaN / '' for missing values)."""
-    inputs = model.signatures[SERVING_DEFAULT].structured_input_signature[1]
-    columns = {name: [] for name in inputs}
-    for data in serialized:
-        feature = tf.train.Example.FromString(data).features.feature
-        for name, spec in inputs.items():
-            kind = feature[name].WhichOneof("kind") if name in feature else None
-            values = list(getattr(feature[name], kind).value) if kind else []
-            missing = "" if spec.dtype == tf.string else float("nan")
-            columns[name].append(values[0] if values else missing)
-    return {
-        name: np.array(values, dtype=object if inputs[name].dtype == tf.string else None)
-        for name, values in columns.items()
-    }
-
-
 def test_transform_writes_graph_task_and_every_split(penguins):
     _, paths = penguins
     task = transform.read_task(paths["graph"])
@@ -96,7 +79,7 @@ def test_no_training_serving_skew(penguins):
     model = tf.saved_model.load(paths["model"])
     from_examples = model.signatures[SERVING_TF_EXAMPLE](examples=tf.constant(serialized))
     # Every row, missing values included: NaN / '' mean missing, for ints too.
-    rows = _rows_from_examples(serialized, model)
+    rows = behavior.raw_rows(serialized, model.signatures[SERVING_DEFAULT])
     inputs = model.signatures[SERVING_DEFAULT].structured_input_signature[1]
     from_raw = model.signatures[SERVING_DEFAULT](
         **{k: tf.constant(v, dtype=inputs[k].dtype) for k, v in rows.items()}
@@ -136,7 +119,7 @@ def test_determinism_same_seed_same_metrics(penguins):
 def test_behavior_invariance_and_direction(penguins):
     cfg, paths = penguins
     model = tf.saved_model.load(paths["model"])
-    rows = _rows_from_examples(_raw_eval_examples(paths), model)
+    rows = behavior.raw_rows(_raw_eval_examples(paths), model.signatures[SERVING_DEFAULT])
     classes = transform.read_task(paths["graph"]).classes
     for check in cfg.evaluate.invariance:
         assert behavior.invariance(model, rows, check) >= check.min_agreement, check
@@ -157,6 +140,9 @@ def test_blessed_first_then_a_worse_model_is_gated(penguins, tmp_path):
     cfg, paths = penguins
     first = _evaluate(cfg, paths, paths["model"], None, tmp_path / "first")
     assert first.blessing.blessed, first.blessing.reasons
+    # The configured behavioral checks ran on the eval split and are part of the blessing.
+    behavior_reasons = [r for r in first.blessing.reasons if r.startswith("behavior: ")]
+    assert len(behavior_reasons) == 2 and "year set to each of" in behavior_reasons[0]
     assert first.metrics["overall"]["accuracy"] >= 0.9
     assert {"island=Biscoe", "sex=male"} <= set(first.metrics)
     assert any(

@@ -12,7 +12,6 @@ from components.config import EvaluateConfig, MetricThreshold, PipelineConfig, T
 from components.errors import ConfigError
 from components.evaluate import blessing
 from components.evaluate.core import eval_config
-from components.push import registry as registry_module
 from components.push.registry import ModelRegistry
 from components.transform.task import Task, resolve
 
@@ -90,6 +89,14 @@ def test_blessing_when_every_threshold_holds():
     assert "champion /reg/1" in blessing.decide(True, _validation(True), "/reg/1").reasons[0]
 
 
+def test_a_failed_behavioral_check_withholds_the_blessing():
+    checks = (["year set to each of [2007, 2008] leaves 100% unchanged"], ["flipper moved 40%"])
+    verdict = blessing.decide(True, _validation(True), None, checks)
+    assert not verdict.blessed and verdict.reasons == ["behavior: flipper moved 40%"]
+    passed = blessing.decide(True, _validation(True), None, (checks[0], []))
+    assert passed.blessed and passed.reasons[1].startswith("behavior: year set")
+
+
 def test_eval_config_gates_overall_and_compares_only_with_a_champion():
     task = Task("classification", "species", ("a", "b", "c"))
     cfg = EvaluateConfig(
@@ -164,7 +171,7 @@ def test_an_interrupted_push_leaves_nothing_a_reader_would_load(tmp_path, monkey
         copied.append(dst)
         return real_copy(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(registry_module.shutil, "copyfile", dying_copy)
+    monkeypatch.setattr(shutil, "copyfile", dying_copy)
     with pytest.raises(KeyboardInterrupt):
         registry.push(model, {"run": "interrupted"})
     assert copied  # the copy had started
