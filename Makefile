@@ -13,13 +13,15 @@ SERVING_VENV := .venv-serving
 SERVING_STAMP := $(SERVING_VENV)/.installed
 SERVING_LOCK := requirements/serving-lock.txt
 PORT ?=
+REGISTRY ?=
+TAG ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup serving-setup run serve test bench lint format compile clean clean-all
+.PHONY: help setup serving-setup run serve test bench images lint format compile clean clean-all
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +58,9 @@ test: $(STAMP) $(SERVING_STAMP) ## run the whole test suite (unit, component, se
 bench: $(STAMP) $(SERVING_STAMP) ## benchmarks; figures to bench/results.{json,md} (trains a model first if none)
 	test -f model_registry/penguins/champion.json || $(BIN)/kubetfx run
 	$(BIN)/python -m bench.serving
+
+images: ## build the component and server images (TAG: git sha); REGISTRY=... also pushes them
+	$(PYTHON) infra/images.py build $(if $(TAG),--tag $(TAG),) $(if $(REGISTRY),--registry $(REGISTRY) --push,) $(ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+# The model server image (config: images.server): `python -m components.serving` on
+# 0.0.0.0:8080, the port KServe sends a custom predictor's traffic to. Same code as
+# `make serve`, in the serving environment (tensorflow + kserve, requirements/serving-lock.txt).
+#
+# Build from the repository root (infra/images.py does this):
+#   docker build --platform linux/amd64 -f infra/docker/server.Dockerfile .
+# The build context is filtered by server.Dockerfile.dockerignore.
+
+# The same exact base as the component image, in both stages. To pin by digest as well,
+# append @sha256:... from `docker buildx imagetools inspect python:3.11.14-slim-bookworm`.
+FROM python:3.11.14-slim-bookworm AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_PROGRESS_BAR=off
+
+COPY requirements/serving-lock.txt /opt/kubetfx/requirements/serving-lock.txt
+RUN python -m venv /opt/venv-serving \
+ && /opt/venv-serving/bin/pip install -r /opt/kubetfx/requirements/serving-lock.txt \
+ && /opt/venv-serving/bin/pip check
+
+FROM python:3.11.14-slim-bookworm AS runtime
+
+COPY --from=builder /opt/venv-serving /opt/venv-serving
+# The package is not installed: its declared dependencies (Beam, TFDV...) belong to the
+# pipeline environment. The server imports only its own modules, the config model and the
+# registry layout, from the source on PYTHONPATH, as `make serve` does.
+COPY components /opt/kubetfx/components
+COPY pipelines /opt/kubetfx/pipelines
+
+RUN groupadd --gid 10001 kubetfx \
+ && useradd --uid 10001 --gid 10001 --no-log-init --create-home --home-dir /home/kubetfx kubetfx
+
+ENV PATH=/opt/venv-serving/bin:$PATH \
+    VIRTUAL_ENV=/opt/venv-serving \
+    PYTHONPATH=/opt/kubetfx \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    TF_CPP_MIN_LOG_LEVEL=2
+
+USER 10001:10001
+# Relative defaults (./model_registry, ./serving_logs) resolve here; in a cluster pass
+# --registry and --log-dir (or --config) instead.
+WORKDIR /home/kubetfx
+
+EXPOSE 8080
+# For `docker run` and compose; Kubernetes ignores it and uses the InferenceService's probes.
+# The slim base has no curl: ask with Python.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/v2/health/live', timeout=4)"]
+# Arguments given to the container (Kubernetes `args`) are appended: --registry, --model,
+# --config, --log-dir...
+ENTRYPOINT ["python", "-m", "components.serving", "--host", "0.0.0.0", "--port", "8080"]
