@@ -13,6 +13,7 @@ SERVING_VENV := .venv-serving
 SERVING_STAMP := $(SERVING_VENV)/.installed
 SERVING_LOCK := requirements/serving-lock.txt
 PORT ?=
+TARGET ?= local
 REGISTRY ?=
 TAG ?=
 ARGS ?=
@@ -70,9 +71,9 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-compile: $(STAMP) ## compile the training pipeline to compiled/training.yaml (ARGS='--config my.yaml')
+compile: $(STAMP) ## compile the training pipeline to compiled/training.yaml (TARGET=local|kubeflow|vertex, ARGS=...)
 	mkdir -p compiled
-	$(BIN)/kubetfx compile --pipeline training --output compiled/training.yaml $(ARGS)
+	$(BIN)/kubetfx compile --pipeline training --target $(TARGET) --output compiled/training.yaml $(ARGS)
 
 clean: ## remove run outputs and caches (keeps .venv and reference schemas)
 	rm -rf pipeline_root compiled .pytest_cache .ruff_cache

@@ -11,6 +11,7 @@ setup(
     package_data={"pipelines": ["defaults/*.yaml"]},
     install_requires=[
         "apache-beam[gcp]",
+        "google-cloud-aiplatform",
         "kfp",
         "kfp-kubernetes",
         "palmerpenguins",

@@ -491,6 +491,14 @@ class PipelineConfig(_Section):
             object.__setattr__(self, "evaluate", self.evaluate.model_copy(update=update))
         return self
 
+    def beam_args_for(self, stage: str) -> list[str]:
+        """Beam options of one step: cluster.steps.<stage>.beam_args when set (e.g. Dataflow
+        for transform only), else beam.pipeline_args."""
+        step = self.cluster.steps.get(stage)
+        if step is not None and step.beam_args is not None:
+            return step.beam_args
+        return self.beam.pipeline_args
+
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
 

@@ -1,4 +1,4 @@
-"""The `kubetfx` command line: run, compile, generate, reference, config.
+"""The `kubetfx` command line: run, compile, submit, schedule, generate, reference, config.
 
 Exit codes: 0 success, 1 the run failed (a step failed, e.g. blocking anomalies),
 2 bad flags or config (a message names the field; no traceback).
@@ -79,14 +79,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    cfg = _load(args)
-    from kfp import compiler
+    from pipelines import targets
 
-    from pipelines import training
+    return targets.cmd_compile(_load(args), args)
 
-    compiler.Compiler().compile(training.build(cfg), package_path=args.output)
-    print(f"wrote {args.output}")
-    return 0
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from pipelines import submit
+
+    return submit.cmd_submit(_load(args), args)
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from pipelines import submit
+
+    return submit.cmd_schedule(_load(args), args)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -135,8 +142,27 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compile", help="compile a pipeline to KFP IR YAML")
     comp.add_argument("--pipeline", choices=PIPELINES, default="training")
     comp.add_argument("--output", required=True, help="YAML file to write")
+    comp.add_argument(
+        "--target",
+        choices=("local", "kubeflow", "vertex"),
+        default="local",
+        help="local (kfp.local), kubeflow (KFP on Kubernetes) or vertex (Vertex AI Pipelines): "
+        "decides per-step resources, accelerators and placement",
+    )
     _config_flags(comp)
     comp.set_defaults(func=cmd_compile)
+
+    from pipelines.submit import add_cloud_flags
+
+    subm = sub.add_parser("submit", help="run a pipeline on Kubeflow Pipelines or Vertex AI")
+    add_cloud_flags(subm, "submit")
+    _config_flags(subm)
+    subm.set_defaults(func=cmd_submit)
+
+    sched = sub.add_parser("schedule", help="run a pipeline on a cron schedule, on KFP or Vertex")
+    add_cloud_flags(sched, "schedule")
+    _config_flags(sched)
+    sched.set_defaults(func=cmd_schedule)
 
     gen = sub.add_parser("generate", help="write a synthetic dataset (optionally drifted)")
     gen.add_argument("--rows", type=int, required=True)

@@ -13,23 +13,26 @@ from components.statistics.component import statistics
 from components.train.component import train
 from components.transform.component import transform
 from components.validate.component import validate
+from pipelines import targets
 
 STAGES = (ingest, statistics, schema, validate, transform, train, evaluate, infra_validate, push)
 
 
-def build(cfg: PipelineConfig):
-    """The training pipeline for this config (its image and default parameters)."""
+def build(cfg: PipelineConfig, target: targets.Target = "local"):
+    """The training pipeline for this config and compile target (local, kubeflow, vertex)."""
     # Lightweight components on the project image: the body imports the installed package,
     # so the same definition runs in the local venv (kfp.local) and in the cluster image.
     component = dsl.component(base_image=cfg.images.components, install_kfp_package=False)
-    op = {fn.__name__: component(fn) for fn in STAGES}
+    # Each op makes a task with the target's resources, accelerators, placement and caching.
+    op = targets.configure_steps(cfg, target, {fn.__name__: component(fn) for fn in STAGES})
 
     @dsl.pipeline(
         name=cfg.pipeline_name,
         description="kubetfx training: ingest, statistics, schema, validate, transform, "
         "train, evaluate, infra_validate, push.",
+        pipeline_root=targets.pipeline_root(cfg, target),
     )
-    def training(config: str = cfg.to_json()) -> None:
+    def training(config: str = targets.pipeline_config(cfg, target).to_json()) -> None:
         examples = op["ingest"](config=config).outputs["examples"]
         stats = op["statistics"](config=config, examples=examples).outputs["statistics"]
         inferred = op["schema"](config=config, statistics=stats).outputs["schema"]

@@ -32,7 +32,7 @@ def evaluate(
         task,
         fileio.join(schema.path, SCHEMA_FILE),
         cfg.evaluate,
-        cfg.beam.pipeline_args,
+        cfg.beam_args_for("evaluate"),
         evaluation.path,
         blessing.path,
         report.path,

@@ -12,6 +12,6 @@ def statistics(
 
     cfg = PipelineConfig.from_json(config)
     splits = list(cfg.ingest.splits)
-    paths = core.run(examples.path, splits, statistics.path, cfg.beam.pipeline_args)
+    paths = core.run(examples.path, splits, statistics.path, cfg.beam_args_for("statistics"))
     fileio.write_text(view.path, core.render_html(paths, f"Statistics: {cfg.data.name}"))
     statistics.metadata.update({"tfx_type": "ExampleStatistics", "split_names": splits})

@@ -26,7 +26,7 @@ def transform(
         cfg.transform,
         transform_graph.path,
         transformed_examples.path,
-        cfg.beam.pipeline_args,
+        cfg.beam_args_for("transform"),
     )
     transform_graph.metadata.update(
         {"tfx_type": "TransformGraph", "task": task.kind, "classes": list(task.classes)}

@@ -1,0 +1,254 @@
+"""Compile targets: per-step resources, accelerators, placement, caching and Beam options land
+in the compiled YAML where the config puts them, in each target's own spelling, and nowhere
+else."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from components.config import PipelineConfig
+from pipelines.cli import main
+
+IMAGE = "registry.example/kubetfx:1.2"
+DATAFLOW = ["--runner=DataflowRunner", "--project=p", "--region=r", "--temp_location=gs://b/tmp"]
+CLUSTER = {
+    "default": {
+        "cpu": "1",
+        "memory": "4G",
+        "node_selector": {"pool": "cpu"},
+        "tolerations": [{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}],
+    },
+    "steps": {
+        # node_selector {} drops the default's CPU pool: the GPU selector decides.
+        "train": {
+            "cpu": "4",
+            "memory": "16G",
+            "accelerator": "nvidia-tesla-t4",
+            "accelerator_count": 2,
+            "node_selector": {},
+            "caching": False,
+        },
+        "transform": {"memory": "8G", "beam_args": DATAFLOW},
+    },
+}
+
+
+def write_config(tmp_path, **sections) -> str:
+    raw = {"pipeline_root": "gs://bucket/root", "images": {"components": IMAGE}}
+    raw.update(sections)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def compile_yaml(tmp_path, target: str, **sections) -> tuple[dict, dict]:
+    """(pipeline spec, kubernetes platform spec or {}) compiled through the CLI."""
+    out = tmp_path / f"{target}.yaml"
+    config = write_config(tmp_path, **sections)
+    assert main(["compile", "--target", target, "--config", config, "--output", str(out)]) == 0
+    docs = list(yaml.safe_load_all(out.read_text()))
+    platform = docs[1]["platforms"]["kubernetes"] if len(docs) > 1 else {}
+    return docs[0], platform
+
+
+def executor(spec: dict, task: str) -> dict:
+    component = spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]
+    label = spec["components"][component]["executorLabel"]
+    return spec["deploymentSpec"]["executors"][label]["container"]
+
+
+def k8s(spec: dict, platform: dict, task: str) -> dict:
+    component = spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]
+    label = spec["components"][component]["executorLabel"]
+    return platform.get("deploymentSpec", {}).get("executors", {}).get(label, {})
+
+
+TASKS = (
+    "ingest", "statistics", "schema", "validate", "transform", "train", "evaluate",
+    "infra-validate", "push",
+)  # fmt: skip
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+POOL_TOLERATION = {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
+
+
+@pytest.fixture(scope="module")
+def kubeflow(tmp_path_factory):
+    return compile_yaml(tmp_path_factory.mktemp("kfp"), "kubeflow", cluster=CLUSTER)
+
+
+@pytest.fixture(scope="module")
+def vertex(tmp_path_factory):
+    return compile_yaml(tmp_path_factory.mktemp("vertex"), "vertex", cluster=CLUSTER)
+
+
+def test_kubeflow_requests_equal_limits_per_step(kubeflow):
+    spec, _ = kubeflow
+    train = executor(spec, "train")["resources"]
+    assert (train["resourceCpuRequest"], train["resourceCpuLimit"]) == ("4", "4")
+    assert (train["resourceMemoryRequest"], train["resourceMemoryLimit"]) == ("16G", "16G")
+    transform = executor(spec, "transform")["resources"]
+    assert (transform["resourceCpuRequest"], transform["resourceMemoryLimit"]) == ("1", "8G")
+    for task in set(TASKS) - {"train", "transform"}:
+        res = executor(spec, task)["resources"]
+        assert (res["resourceCpuRequest"], res["resourceCpuLimit"]) == ("1", "1"), task
+        assert (res["resourceMemoryRequest"], res["resourceMemoryLimit"]) == ("4G", "4G"), task
+        assert "accelerator" not in res, task
+    assert {executor(spec, task)["image"] for task in TASKS} == {IMAGE}
+    assert spec["defaultPipelineRoot"] == "gs://bucket/root"
+
+
+def test_kubeflow_gpu_step_gets_the_device_the_gke_pool_and_the_taint(kubeflow):
+    spec, platform = kubeflow
+    accelerator = executor(spec, "train")["resources"]["accelerator"]
+    assert (accelerator["resourceType"], accelerator["resourceCount"]) == ("nvidia.com/gpu", "2")
+    train = k8s(spec, platform, "train")
+    assert train["nodeSelector"]["labels"] == {
+        "cloud.google.com/gke-accelerator": "nvidia-tesla-t4"
+    }
+    assert GPU_TOLERATION in train["tolerations"]
+    assert POOL_TOLERATION in train["tolerations"]
+
+
+def test_kubeflow_other_steps_keep_the_default_placement(kubeflow):
+    spec, platform = kubeflow
+    for task in set(TASKS) - {"train"}:
+        placement = k8s(spec, platform, task)
+        assert placement["nodeSelector"]["labels"] == {"pool": "cpu"}, task
+        assert placement["tolerations"] == [POOL_TOLERATION], task
+
+
+def test_caching_is_per_step(kubeflow, vertex):
+    for spec, _ in (kubeflow, vertex):
+        tasks = spec["root"]["dag"]["tasks"]
+        assert not tasks["train"]["cachingOptions"].get("enableCache")
+        assert all(tasks[t]["cachingOptions"]["enableCache"] for t in set(TASKS) - {"train"})
+
+
+def test_vertex_spells_accelerators_as_its_enum_and_sizes_by_limits(vertex):
+    spec, platform = vertex
+    train = executor(spec, "train")["resources"]
+    assert (train["accelerator"]["resourceType"], train["accelerator"]["resourceCount"]) == (
+        "NVIDIA_TESLA_T4",
+        "2",
+    )
+    assert (train["resourceCpuLimit"], train["resourceMemoryLimit"]) == ("4", "16G")
+    # Vertex picks a machine from the limits; there is no Kubernetes scheduling to request.
+    assert "resourceCpuRequest" not in train and "resourceMemoryRequest" not in train
+    assert all("accelerator" not in executor(spec, t)["resources"] for t in set(TASKS) - {"train"})
+    assert platform == {}  # no node selectors or tolerations: no cluster of ours
+    assert {executor(spec, task)["image"] for task in TASKS} == {IMAGE}
+
+
+def test_beam_args_reach_only_their_step(kubeflow):
+    spec, _ = kubeflow
+    default = spec["root"]["inputDefinitions"]["parameters"]["config"]["defaultValue"]
+    cfg = PipelineConfig.from_json(default)
+    assert cfg.beam_args_for("transform") == DATAFLOW
+    for stage in ("statistics", "evaluate"):
+        assert cfg.beam_args_for(stage) == cfg.beam.pipeline_args
+    # Each Beam step asks the config for its own options at run time, so the one `config`
+    # parameter (editable in the Kubeflow UI) reaches every step.
+    for task in ("statistics", "transform", "evaluate"):
+        source = executor(spec, task)["command"][-1]
+        assert f'beam_args_for("{task}")' in source, task
+        assert "cfg.beam.pipeline_args" not in source, task
+
+
+def test_tpu_on_kubeflow_and_vertex(tmp_path):
+    tpu = {"accelerator": "tpu-v5-lite-podslice", "accelerator_count": 4, "tpu_topology": "2x2"}
+    cluster = {"steps": {"train": {"cpu": "8", "memory": "32G", **tpu}}}
+    spec, platform = compile_yaml(tmp_path, "kubeflow", cluster=cluster)
+    accelerator = executor(spec, "train")["resources"]["accelerator"]
+    assert (accelerator["resourceType"], accelerator["resourceCount"]) == ("google.com/tpu", "4")
+    train = k8s(spec, platform, "train")
+    assert train["nodeSelector"]["labels"] == {
+        "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+        "cloud.google.com/gke-tpu-topology": "2x2",
+    }
+    assert {"key": "google.com/tpu", "operator": "Exists", "effect": "NoSchedule"} in train[
+        "tolerations"
+    ]
+    assert k8s(spec, platform, "ingest") == {}
+    spec, _ = compile_yaml(tmp_path, "vertex", cluster=cluster)
+    assert executor(spec, "train")["resources"]["accelerator"]["resourceType"] == "TPU_V5_LITEPOD"
+
+
+def test_local_target_applies_no_cluster_settings(tmp_path):
+    spec, platform = compile_yaml(tmp_path, "local", cluster=CLUSTER, pipeline_root="./root")
+    assert platform == {}
+    assert "defaultPipelineRoot" not in spec
+    assert all("resources" not in executor(spec, task) for task in TASKS)
+    default = spec["root"]["inputDefinitions"]["parameters"]["config"]["defaultValue"]
+    # Locally, a Dataflow option for one step would launch cloud jobs on local paths.
+    assert PipelineConfig.from_json(default).beam_args_for("transform") != DATAFLOW
+
+
+@pytest.mark.parametrize(
+    ("target", "sections", "named"),
+    [
+        ("kubeflow", {"pipeline_root": "./pipeline_root"}, "pipeline_root"),
+        ("vertex", {"pipeline_root": "s3://bucket/root"}, "pipeline_root"),
+        (
+            "kubeflow",
+            {"cluster": {"steps": {"train": {"accelerator": "nvidia-k9000"}}}},
+            "cluster.steps.train.accelerator",
+        ),
+        (
+            "vertex",
+            {"cluster": {"default": {"accelerator": "nvidia-k9000"}}},
+            "cluster.default.accelerator",
+        ),
+        (
+            "kubeflow",
+            {"cluster": {"steps": {"train": {"accelerator": "tpu-v5-lite-podslice"}}}},
+            "cluster.steps.train.tpu_topology",
+        ),
+        (
+            "kubeflow",
+            {"cluster": {"steps": {"train": {"accelerator": "nvidia-l4", "accelerator_count": 3}}}},
+            "cluster.steps.train.accelerator_count",
+        ),
+        (
+            "vertex",
+            {"cluster": {"steps": {"train": {"memory": "16GB"}}}},
+            "cluster.steps.train.memory",
+        ),
+        ("kubeflow", {"cluster": {"default": {"cpu": "two"}}}, "cluster.default.cpu"),
+        ("local", {"cluster": {"steps": {"trian": {"cpu": "4"}}}}, "cluster.steps"),
+        ("local", {"cluster": {"steps": {"train": {"beam_args": DATAFLOW}}}}, "beam_args"),
+        (
+            "kubeflow",
+            {"cluster": {"default": {"beam_args": DATAFLOW}}},
+            "cluster.default.beam_args",
+        ),
+    ],
+)
+def test_bad_cluster_settings_are_config_errors_naming_the_field(
+    tmp_path, capsys, target, sections, named
+):
+    config = write_config(tmp_path, **sections)
+    out = tmp_path / "out.yaml"
+    assert main(["compile", "--target", target, "--config", config, "--output", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert named in error
+    assert not out.exists()
+
+
+def test_unknown_accelerator_lists_the_known_ones(tmp_path, capsys):
+    config = write_config(tmp_path, cluster={"steps": {"train": {"accelerator": "nvidia-k9000"}}})
+    assert main(["compile", "--target", "vertex", "--config", config, "--output", "x.yaml"]) == 2
+    error = capsys.readouterr().err
+    assert "'nvidia-k9000'" in error
+    assert "nvidia-tesla-t4" in error and "tpu-v5-lite-podslice" in error
+
+
+def test_the_default_config_compiles_for_every_target(tmp_path):
+    for target in ("local", "kubeflow", "vertex"):
+        spec, _ = compile_yaml(tmp_path, target)
+        default = json.loads(
+            spec["root"]["inputDefinitions"]["parameters"]["config"]["defaultValue"]
+        )
+        assert default["images"]["components"] == IMAGE
