@@ -145,17 +145,20 @@ def create_app(cfg: ServingConfig, manager: ModelManager, request_log: RequestLo
             else encode_tf_serving(outputs, batch.columnar)
         )
         background = None
-        if request_log.sampled():
-            record = _record(request_id, servable, chosen.label, "served", batch, payload, seconds)
-            request_log.write(record)
-            if chosen.shadow is not None:
-                background = BackgroundTask(shadow, request_id, chosen.shadow, batch)
+        if request_log.sampled():  # logged (and shadowed) after the answer has been sent
+            served = (request_id, servable, chosen.label, "served", batch, payload, seconds, now())
+            background = BackgroundTask(log_answers, served, chosen.shadow)
         headers = {
             "X-Model-Version": str(servable.version),
             "X-Model-Label": chosen.label,
             "X-Request-Id": request_id,
         }
         return _json(payload, headers=headers, background=background)
+
+    async def log_answers(served: tuple, shadow_servable: Servable | None) -> None:
+        request_log.write(_record(*served))
+        if shadow_servable is not None:
+            await shadow(served[0], shadow_servable, served[4])
 
     async def shadow(request_id: str, servable: Servable, batch: Batch) -> None:
         start = time.perf_counter()
@@ -164,7 +167,7 @@ def create_app(cfg: ServingConfig, manager: ModelManager, request_log: RequestLo
         except RequestError as e:  # the challenger refused what the champion took: log it
             request_log.write(
                 {
-                    **_record(request_id, servable, "challenger", "shadow", batch, {}, 0),
+                    **_record(request_id, servable, "challenger", "shadow", batch, {}, 0, now()),
                     "error": str(e),
                 }
             )
@@ -172,7 +175,7 @@ def create_app(cfg: ServingConfig, manager: ModelManager, request_log: RequestLo
         payload = encode_tf_serving(outputs, batch.columnar)
         seconds = time.perf_counter() - start
         request_log.write(
-            _record(request_id, servable, "challenger", "shadow", batch, payload, seconds)
+            _record(request_id, servable, "challenger", "shadow", batch, payload, seconds, now())
         )
 
     # --- KServe V1 list + TF Serving status and metadata -----------------------------------
@@ -359,9 +362,9 @@ def _v2_response(request_id: str, servable: Servable, outputs: dict) -> dict:
     return response.to_rest()[0]
 
 
-def _record(request_id, servable, label, role, batch: Batch, payload: dict, seconds) -> dict:
+def _record(request_id, servable, label, role, batch: Batch, payload: dict, seconds, ts) -> dict:
     return {
-        "ts": now(),
+        "ts": ts,
         "request_id": request_id,
         "model": servable.name,
         "version": servable.version,
