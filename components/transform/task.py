@@ -36,7 +36,8 @@ class Task:
 
         if not self.is_classification:
             return densify(tf.cast(raw, tf.float32), float("nan"))
-        text = raw if raw.dtype == tf.string else tf.strings.as_string(raw)
+        # Integer classes are looked up by their text; the missing stay missing ("").
+        text = raw if raw.dtype == tf.string else tf.sparse.map_values(tf.strings.as_string, raw)
         table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
                 tf.constant(list(self.classes)), tf.range(self.num_classes, dtype=tf.int64)

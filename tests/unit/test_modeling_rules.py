@@ -47,6 +47,20 @@ def test_impossible_tasks_name_the_field(label_type, values, requested, message)
         resolve(requested, "y", label_type, values, max_classes=20)
 
 
+@pytest.mark.parametrize(
+    ("values", "classes", "expected"),
+    [([1, 0], ("0", "1"), [1, -1, 0]), ([b"Gentoo", b"Adelie"], ("Adelie", "Gentoo"), [1, -1, 0])],
+)
+def test_class_labels_are_encoded_and_a_missing_label_stays_missing(values, classes, expected):
+    """An integer label (a generated dataset's `churned`) is looked up by its text like a
+    string one; a row without a label maps to -1, which training drops."""
+    import tensorflow as tf
+
+    raw = tf.sparse.SparseTensor([[0, 0], [2, 0]], tf.constant(values), [3, 1])
+    encoded = Task("classification", "label", classes).encode_label(raw)
+    assert encoded.numpy().tolist() == expected
+
+
 def test_tpu_batch_size_must_be_a_multiple_of_8():
     with pytest.raises(ValueError, match="multiple of 8"):
         TrainConfig(strategy="tpu", batch_size=30)
