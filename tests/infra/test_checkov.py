@@ -7,18 +7,23 @@ treats files there as workflows. Every skip must carry a written reason.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.infra.files import DOCKER, INFRA, K8S, WORKFLOWS, workflow_files, yaml_docs
+from tests.infra.files import (
+    DOCKER,
+    INFRA,
+    K8S,
+    MIN_REASON_CHARS,
+    SKIP_COMMENT_RE,
+    WORKFLOWS,
+    run_checkov,
+    workflow_files,
+    yaml_docs,
+)
 
 FRAMEWORKS = ("kubernetes", "dockerfile", "github_actions")
 # Scanned beside infra/ to prove the harness reports failures: a root, privileged pod.
@@ -33,16 +38,6 @@ spec:
       image: busybox:latest
       securityContext: {privileged: true, runAsUser: 0}
 """
-# A reason is a sentence, not a placeholder.
-MIN_REASON_CHARS = 15
-
-
-def _checkov() -> str:
-    candidate = Path(sys.executable).with_name("checkov")
-    found = str(candidate) if candidate.exists() else shutil.which("checkov")
-    if found is None:
-        pytest.skip("checkov is not installed in this environment")
-    return found
 
 
 @pytest.fixture(scope="session")
@@ -54,20 +49,7 @@ def checkov_reports(tmp_path_factory) -> dict[str, dict[str, Any]]:
         shutil.copy(workflow, tree / ".github" / "workflows" / workflow.name)
     (tree / CANARY.strip("/")).mkdir()
     (tree / CANARY.strip("/") / "pod.yaml").write_text(CANARY_POD)
-    command = [_checkov(), "--directory", str(tree), "--framework", *FRAMEWORKS]
-    command += ["--output", "json", "--compact", "--skip-download"]
-    # Offline: BC_SKIP_MAPPING and --skip-download stop the policy-metadata calls, and a proxy
-    # on a closed loopback port makes anything else (checkov's PyPI update check on import)
-    # fail at once instead of leaving the machine.
-    fence = "http://127.0.0.1:9"
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "WARNING", "NO_PROXY": ""}
-    env.update({name: fence for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")})
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    # Exit code 1 means "failed checks", which the tests below report one by one.
-    assert result.returncode in (0, 1), result.stderr[-2000:]
-    reports = json.loads(result.stdout)
-    reports = reports if isinstance(reports, list) else [reports]
-    return {report["check_type"]: report for report in reports}
+    return run_checkov(tree, FRAMEWORKS)
 
 
 def test_checkov_scanned_every_framework(checkov_reports):
@@ -118,16 +100,15 @@ def test_every_checkov_skip_gives_a_reason(checkov_reports):
         )
 
 
-# checkov.io/skipN: CKV_K8S_xx=reason (manifests); checkov:skip=CKV_xx:reason (comments).
+# checkov.io/skipN: CKV_K8S_xx=reason (manifest annotations).
 _ANNOTATION_RE = re.compile(r"^checkov\.io/skip\d+$")
-_COMMENT_RE = re.compile(r"checkov:skip=\s*([A-Z0-9_]+)(?::(.*))?")
 
 
 def test_skip_annotations_and_comments_are_written_with_reasons():
     for path in sorted(INFRA.rglob("*")):
         if not path.is_file() or path.suffix == ".py":
             continue
-        for match in _COMMENT_RE.finditer(path.read_text()):
+        for match in SKIP_COMMENT_RE.finditer(path.read_text()):
             assert len((match.group(2) or "").strip()) >= MIN_REASON_CHARS, (
                 f"{path.relative_to(INFRA)}: checkov:skip={match.group(1)} has no reason"
             )

@@ -1,0 +1,13 @@
+terraform {
+  required_version = ">= 1.11.0, < 2.0.0"
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = "~> 6.31"
+    }
+    kustomization = {
+      source  = "kbst/kustomization"
+      version = "~> 0.9.6"
+    }
+  }
+}
