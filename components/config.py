@@ -7,6 +7,7 @@ picks the sections it needs. Stage cores take the section models, never raw dict
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import PurePosixPath
 from typing import Literal
@@ -162,6 +163,45 @@ class TransformConfig(_Section):
     )
 
 
+_DNS_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _dns_label(value: str) -> str:
+    """A Kubernetes object or namespace name (RFC 1035 label): the API server rejects others."""
+    if not _DNS_LABEL_RE.match(value):
+        raise ValueError(
+            "must be a DNS label (lowercase letters, digits and '-', starting with a letter, "
+            f"at most 63 characters), got {value!r}"
+        )
+    return value
+
+
+class GkeTrainConfig(_Section):
+    """The GKE launcher (train.backend 'gke'): where and as whom the worker pods run."""
+
+    namespace: str = Field("kubeflow", description="Namespace of the worker pods (RBAC: infra/).")
+    image: str | None = Field(None, description="Worker image. Default: images.components.")
+    service_account: str = Field(
+        "kubetfx-train-worker",
+        description="Kubernetes service account of the workers (Workload Identity for gs://).",
+    )
+    use_jobset: bool = Field(
+        False,
+        description="Launch one JobSet (needs the JobSet controller) instead of an Indexed Job "
+        "plus a headless Service.",
+    )
+    port: int = Field(2222, ge=1024, le=65535, description="Port the workers talk gRPC on.")
+    poll_seconds: float = Field(10.0, gt=0, description="How often the launcher looks at pods.")
+    ttl_seconds_after_finished: int = Field(
+        3600,
+        ge=0,
+        description="The cluster deletes finished workers after this, should the "
+        "launcher itself die before cleaning up.",
+    )
+
+    _check_names = field_validator("namespace", "service_account")(_dns_label)
+
+
 class TrainConfig(_Section):
     """Trainer: a tf_keras model from config (or the user's), under a distribution strategy."""
 
@@ -186,6 +226,42 @@ class TrainConfig(_Section):
         description="A Python file defining build_model(ctx) -> tf_keras.Model, or "
         "run_fn(fn_args) that trains and exports by itself (as TFX's Trainer module_file).",
     )
+    backend: Literal["local", "gke", "vertex"] = Field(
+        "local",
+        description="Where the train step trains: 'local' in its own process; 'gke' launches "
+        "worker pods on the cluster (Indexed Job or JobSet); 'vertex' runs a Vertex AI "
+        "CustomJob. Resources come from cluster.steps.train.",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Worker processes for backend gke/vertex (vertex: a chief plus workers-1); "
+        "more than 1 trains with MultiWorkerMirroredStrategy.",
+    )
+    machine_type: str | None = Field(
+        None,
+        description="Vertex machine type. Default: n1-standard-8, or the TPU v5e machine for "
+        "cluster.steps.train.tpu_topology.",
+    )
+    timeout_seconds: int = Field(
+        6 * 3600, ge=60, description="backend gke/vertex: fail the step after this long."
+    )
+    gke: GkeTrainConfig = Field(default_factory=GkeTrainConfig)
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> TrainConfig:
+        if self.workers > 1 and self.backend == "local":
+            raise ValueError(
+                f"train.workers: {self.workers} workers need train.backend 'gke' or 'vertex'; "
+                "locally, start `python -m components.train` once per worker with TF_CONFIG"
+            )
+        if self.workers > 1 and self.strategy in ("one_device", "mirrored", "tpu"):
+            raise ValueError(
+                f"train.strategy: {self.strategy!r} trains on one machine, but train.workers is "
+                f"{self.workers}; use 'multi_worker' or 'auto'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_strategy(self) -> TrainConfig:
@@ -267,6 +343,57 @@ class InfraValidateConfig(_Section):
     )
 
 
+class KServePushConfig(_Section):
+    """push.target 'kserve': an InferenceService in the cluster (RBAC: infra/k8s/rbac)."""
+
+    namespace: str = Field("kubetfx-serving", description="Namespace of the InferenceService.")
+    name: str | None = Field(None, description="InferenceService name. Default: the model name.")
+    predictor: Literal["tensorflow", "server"] = Field(
+        "tensorflow",
+        description="'tensorflow': KServe's TF Serving runtime on the pushed version; "
+        "'server': the project's model server image (images.server) on the registry.",
+    )
+    runtime_version: str = Field(
+        "2.16.1", description="TF Serving version of the tensorflow predictor (the training TF)."
+    )
+    service_account: str = Field(
+        "kubetfx-server", description="Account the predictor reads the model as."
+    )
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(4, ge=1)
+    cpu: str = Field("1", description="CPU request and limit of each replica.")
+    memory: str = Field("2Gi", description="Memory request and limit of each replica.")
+    ready_timeout_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="Wait this long for the new revision to be ready; if it is not, roll back "
+        "and fail the step. 0: do not wait.",
+    )
+
+    _check_names = field_validator("namespace", "service_account")(_dns_label)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        return None if value is None else _dns_label(value)
+
+
+class VertexPushConfig(_Section):
+    """push.target 'vertex': a Vertex AI Model version deployed to an Endpoint (vertex.*)."""
+
+    parent_model: str | None = Field(
+        None,
+        description="Model resource name to add versions to. Default: the project's model "
+        "whose display name is push.model_name (created on the first push).",
+    )
+    serving_image: str | None = Field(
+        None, description="Serving container. Default: Vertex's prebuilt TensorFlow 2.16 (CPU)."
+    )
+    machine_type: str = Field("n1-standard-2", description="Machine of each serving replica.")
+    min_replicas: int = Field(1, ge=1)
+    max_replicas: int = Field(2, ge=1)
+
+
 class PushConfig(_Section):
     registry: str = Field("./model_registry", description="Model registry root, local or gs://.")
     model_name: str | None = Field(None, description="Default: the dataset name.")
@@ -275,6 +402,36 @@ class PushConfig(_Section):
         description="Make the pushed version the champion. False pushes it as a challenger "
         "that the server can canary or shadow (serving.traffic).",
     )
+    target: Literal["local", "kserve", "vertex"] = Field(
+        "local",
+        description="After the registry push, also deploy to: 'kserve' (an InferenceService) "
+        "or 'vertex' (a Vertex AI Endpoint). 'local': the registry only.",
+    )
+    canary_percent: int = Field(
+        10,
+        ge=1,
+        le=100,
+        description="Traffic share of a newly deployed model until `kubetfx promote`; 100 "
+        "rolls it out at once. The first deployment always gets 100.",
+    )
+    kserve: KServePushConfig = Field(default_factory=KServePushConfig)
+    vertex: VertexPushConfig = Field(default_factory=VertexPushConfig)
+
+    @model_validator(mode="after")
+    def _check_target(self) -> PushConfig:
+        for name, section in (("kserve", self.kserve), ("vertex", self.vertex)):
+            if section.min_replicas > section.max_replicas:
+                raise ValueError(
+                    f"push.{name}.min_replicas ({section.min_replicas}) must not exceed "
+                    f"push.{name}.max_replicas ({section.max_replicas})"
+                )
+        remote = {"kserve": ("gs://", "s3://"), "vertex": ("gs://",)}.get(self.target)
+        if remote and not self.registry.startswith(remote):
+            raise ValueError(
+                f"push.registry: push.target {self.target!r} serves from a bucket the cluster "
+                f"can read ({' or '.join(remote)}...), got {self.registry!r}"
+            )
+        return self
 
 
 class VersionPolicy(_Section):
@@ -345,6 +502,122 @@ class ServingConfig(_Section):
     threads: int = Field(4, ge=1, le=64, description="TensorFlow calls in flight at once.")
 
 
+class BatchPredictConfig(_Section):
+    """BulkInferrer: a registry model over a file of rows (`kubetfx batch-predict`)."""
+
+    input: str | None = Field(
+        None,
+        description="CSV, Parquet or TFRecord (gzipped or not, of tf.Example) file or glob; "
+        "local or gs://. Rows carry the raw features the online API takes.",
+    )
+    input_format: Literal["auto", "csv", "parquet", "tfrecord"] = Field(
+        "auto", description="auto: from the file extension."
+    )
+    output: str | None = Field(
+        None, description="Directory for predictions and errors. Default: the step's artifact."
+    )
+    output_format: Literal["jsonl", "parquet", "csv"] = "jsonl"
+    batch_size: int = Field(256, ge=1, le=65536, description="Rows per model call.")
+    model: int | Literal["champion"] = Field(
+        "champion", description="'champion' (the registry's pointer) or a version number."
+    )
+
+
+_WINDOW_RE = re.compile(r"^[1-9][0-9]*[smhd]$")
+
+
+class MonitorConfig(_Section):
+    """Monitoring of serving traffic: skew, drift, live quality and what to do about them."""
+
+    window: str = Field("1h", description="Window ending now, e.g. 30m, 1h, 7d (--window).")
+    start: str | None = Field(
+        None, description="ISO start of a fixed window (--start); replaces window."
+    )
+    end: str | None = Field(None, description="ISO end of the window (--end); default: now.")
+    labels: str | None = Field(
+        None,
+        description="Delayed ground truth keyed by request_id (CSV, JSONL or Parquet; local or "
+        "gs://) for live quality (--labels).",
+    )
+    training_pipeline: str | None = Field(
+        None, description="Name of the training pipeline a drift starts. Default: pipeline_name."
+    )
+    output_dir: str = Field(
+        "./monitoring", description="Reports, results and the policy state; local or gs://."
+    )
+    drift_threshold: float = Field(0.3, gt=0.0, le=1.0, description="Against the last window.")
+    drift_thresholds: dict[str, float] = Field(default_factory=dict)
+    skew_threshold: float = Field(0.3, gt=0.0, le=1.0, description="Against training data.")
+    skew_thresholds: dict[str, float] = Field(default_factory=dict)
+    alpha: float = Field(
+        0.05, gt=0.0, lt=1.0, description="Family-wise error rate of the two-sample tests."
+    )
+    correction: Literal["holm", "bonferroni"] = Field(
+        "holm", description="Multiple-testing correction over all tests of one window."
+    )
+    flag_when: Literal["both", "test", "distance"] = Field(
+        "both",
+        description="both: the distance exceeds its threshold and the corrected test rejects "
+        "(the change is large and not noise); test or distance: either signal alone.",
+    )
+    min_window_rows: int = Field(
+        200, ge=1, description="Fewer rows in the window (or the last one): no verdict."
+    )
+    training_statistics: str | None = Field(
+        None,
+        description="FeatureStats.pb to measure skew against. Default: the champion's "
+        "training statistics, found through its run in the reference store history.",
+    )
+    alert_webhook: str | None = Field(
+        None, description="POST alerts (JSON) to this http(s) URL; default: a log line only."
+    )
+    retrain: bool = Field(False, description="Start the training pipeline on a drift.")
+    cooldown_seconds: float = Field(
+        86400.0, ge=0.0, description="At most one triggered training run per cooldown."
+    )
+    debounce: int = Field(
+        2, ge=1, description="Act only after this many drifting windows in a row."
+    )
+    triggered_by: str | None = Field(
+        None, description="Set by the monitor on a run it starts: the result that caused it."
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _check_window(cls, window: str) -> str:
+        if not _WINDOW_RE.match(window):
+            raise ValueError(f"must be a number and a unit s, m, h or d (e.g. 1h), got {window!r}")
+        return window
+
+    @field_validator("start", "end")
+    @classmethod
+    def _check_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                datetime.datetime.fromisoformat(value)
+            except ValueError as e:
+                raise ValueError(
+                    f"must be an ISO date or time (2026-12-01 or 2026-12-01T07:00:00Z), "
+                    f"got {value!r}"
+                ) from e
+        return value
+
+    @field_validator("drift_thresholds", "skew_thresholds")
+    @classmethod
+    def _check_thresholds(cls, values: dict[str, float]) -> dict[str, float]:
+        for feature, threshold in values.items():
+            if not 0.0 < threshold <= 1.0:
+                raise ValueError(f"threshold for {feature!r} must be in (0, 1], got {threshold}")
+        return values
+
+    @field_validator("alert_webhook")
+    @classmethod
+    def _check_webhook(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, got {url!r}")
+        return url
+
+
 class BeamConfig(_Section):
     pipeline_args: list[str] = Field(
         default_factory=lambda: [
@@ -354,6 +627,13 @@ class BeamConfig(_Section):
         ],
         description="Apache Beam options, e.g. --runner=DataflowRunner --project=... "
         "--region=... --temp_location=gs://...",
+    )
+    in_memory_below_mb: float = Field(
+        16,
+        ge=0,
+        description="A DirectRunner step whose input is smaller than this runs in one process "
+        "(direct_running_mode=in_memory): starting worker processes, each importing TF, costs "
+        "more than they save on small data. 0 keeps pipeline_args as they are.",
     )
 
 
@@ -444,11 +724,13 @@ class PipelineConfig(_Section):
     infra_validate: InfraValidateConfig = Field(default_factory=InfraValidateConfig)
     push: PushConfig = Field(default_factory=PushConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    batch_predict: BatchPredictConfig = Field(default_factory=BatchPredictConfig)
     beam: BeamConfig = Field(default_factory=BeamConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
     vertex: VertexConfig = Field(default_factory=VertexConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -491,13 +773,24 @@ class PipelineConfig(_Section):
             object.__setattr__(self, "evaluate", self.evaluate.model_copy(update=update))
         return self
 
-    def beam_args_for(self, stage: str) -> list[str]:
+    def beam_args_for(self, stage: str, input_bytes: int | None = None) -> list[str]:
         """Beam options of one step: cluster.steps.<stage>.beam_args when set (e.g. Dataflow
-        for transform only), else beam.pipeline_args."""
+        for transform only), else beam.pipeline_args, in one process when the step's input
+        is smaller than beam.in_memory_below_mb on the DirectRunner."""
         step = self.cluster.steps.get(stage)
         if step is not None and step.beam_args is not None:
             return step.beam_args
-        return self.beam.pipeline_args
+        args = self.beam.pipeline_args
+        direct = all(
+            a in ("--runner=DirectRunner", "--runner=direct")
+            for a in args
+            if a.startswith("--runner")
+        )
+        small = input_bytes is not None and input_bytes < self.beam.in_memory_below_mb * 2**20
+        if not (direct and small):
+            return args
+        mode = ("--direct_running_mode", "--direct_num_workers")
+        return [a for a in args if not a.startswith(mode)] + ["--direct_running_mode=in_memory"]
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

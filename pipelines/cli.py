@@ -1,4 +1,5 @@
-"""The `kubetfx` command line: run, compile, submit, schedule, generate, reference, config.
+"""The `kubetfx` command line: run, batch-predict, monitor, compile, submit, schedule,
+promote, rollback, generate, reference, config.
 
 Exit codes: 0 success, 1 the run failed (a step failed, e.g. blocking anomalies),
 2 bad flags or config (a message names the field; no traceback).
@@ -13,8 +14,7 @@ import sys
 from typing import Any
 
 from components.errors import ConfigError, KubetfxError
-
-PIPELINES = ("training",)
+from pipelines.targets import PIPELINES
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +46,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _load(args: argparse.Namespace):
     from pipelines.config import load_config
 
-    return load_config(args.config, _overrides(args))
+    cfg = load_config(args.config, _overrides(args))
+    if getattr(args, "pipeline", None) == "monitoring":  # compile/submit/schedule it by name
+        from pipelines.monitoring import for_monitoring
+
+        cfg = for_monitoring(cfg)
+    return cfg
 
 
 def _check_input_exists(cfg) -> None:
@@ -96,6 +101,27 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return submit.cmd_schedule(_load(args), args)
 
 
+def cmd_serving_change(args: argparse.Namespace) -> int:
+    """`kubetfx promote|rollback`: move a canary on the serving target (push.target)."""
+    from components.push.deploy import target_for
+    from pipelines.submit import print_request
+
+    cfg = _load(args)
+    name = args.target or cfg.push.target
+    if name == "local":
+        raise ConfigError(
+            f"--target: {args.command} acts on a serving target (kserve or vertex); push.target "
+            "is 'local' (the registry's champion pointer moves with `push.promote`)"
+        )
+    target = target_for(cfg, name)
+    change = target.change(args.command)
+    if args.dry_run:
+        return print_request(change)
+    target.apply(change)
+    print(f"kubetfx: {args.command} done: {json.dumps(change)}")
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from pipelines import generate
 
@@ -121,6 +147,37 @@ def cmd_reference(args: argparse.Namespace) -> int:
         existed = store.reset()
         print(f"{'removed' if existed else 'nothing to remove at'} {store.directory}")
     return 0
+
+
+def cmd_batch_predict(args: argparse.Namespace) -> int:
+    from pipelines import batch
+    from pipelines.config import load_config
+
+    overrides = {
+        **_overrides(args),
+        "batch_predict.input": args.input,
+        "batch_predict.input_format": args.input_format,
+        "batch_predict.output": args.output,
+        "batch_predict.output_format": args.output_format,
+        "batch_predict.model": args.model_version,
+    }
+    return batch.cmd_batch_predict(load_config(args.config, overrides), args.verbose)
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from pipelines import monitoring
+    from pipelines.config import load_config
+
+    overrides = {
+        **_overrides(args),
+        "monitor.window": args.window,
+        "monitor.start": args.start,
+        "monitor.end": args.end,
+        "monitor.labels": args.labels,
+    }
+    if args.window and args.start:
+        raise ConfigError("--window and --start: give a window length or a start, not both")
+    return monitoring.cmd_monitor(load_config(args.config, overrides), args)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -164,6 +221,26 @@ def build_parser() -> argparse.ArgumentParser:
     _config_flags(sched)
     sched.set_defaults(func=cmd_schedule)
 
+    for action, text in (
+        (
+            "promote",
+            "give the canary all traffic (KServe: drop canaryTrafficPercent; Vertex: "
+            "100% to the newest deployed model, undeploy the others)",
+        ),
+        ("rollback", "send all traffic back to the previous model and drop the canary"),
+    ):
+        change = sub.add_parser(action, help=text)
+        change.add_argument(
+            "--target", choices=("kserve", "vertex"), help="serving target (default push.target)"
+        )
+        change.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the exact change as JSON and apply nothing (Vertex reads the endpoint)",
+        )
+        _config_flags(change)
+        change.set_defaults(func=cmd_serving_change)
+
     gen = sub.add_parser("generate", help="write a synthetic dataset (optionally drifted)")
     gen.add_argument("--rows", type=int, required=True)
     gen.add_argument("--out", required=True, help="output .csv or .parquet file")
@@ -181,6 +258,35 @@ def build_parser() -> argparse.ArgumentParser:
     ref.add_argument("action", choices=("show", "path", "reset"))
     _config_flags(ref)
     ref.set_defaults(func=cmd_reference)
+
+    bp = sub.add_parser("batch-predict", help="predict files of rows with a registry model")
+    bp.add_argument("--input", help="CSV, Parquet or TFRecord file or glob (batch_predict.input)")
+    bp.add_argument("--input-format", choices=("auto", "csv", "parquet", "tfrecord"))
+    bp.add_argument("--output", help="directory for predictions and errors (batch_predict.output)")
+    bp.add_argument("--output-format", choices=("jsonl", "parquet", "csv"))
+    bp.add_argument("--model-version", type=int, help="a registry version (default: champion)")
+    bp.add_argument("--verbose", action="store_true", help="show the step's own output")
+    _config_flags(bp)
+    bp.set_defaults(func=cmd_batch_predict)
+
+    mon = sub.add_parser("monitor", help="skew, drift and live quality of serving traffic")
+    mon.add_argument("--window", help="window ending now (or --end), e.g. 1h (monitor.window)")
+    mon.add_argument("--start", help="ISO start of the window (monitor.start)")
+    mon.add_argument("--end", help="ISO end of the window (monitor.end; default now)")
+    mon.add_argument("--labels", help="delayed labels keyed by request_id (monitor.labels)")
+    mon.add_argument(
+        "--target",
+        choices=("local", "kubeflow", "vertex"),
+        default="local",
+        help="local: kfp.local here; kubeflow/vertex: submit the monitoring pipeline",
+    )
+    mon.add_argument("--host", help="kubeflow: KFP API endpoint (kubeflow.host)")
+    mon.add_argument("--project", help="vertex: Google Cloud project (vertex.project)")
+    mon.add_argument("--region", help="vertex: Vertex AI region (vertex.region)")
+    mon.add_argument("--dry-run", action="store_true", help="cluster targets: print, send nothing")
+    mon.add_argument("--verbose", action="store_true", help="show each step's own output")
+    _config_flags(mon)
+    mon.set_defaults(func=cmd_monitor)
 
     conf = sub.add_parser("config", help="print the effective config as YAML")
     _config_flags(conf)

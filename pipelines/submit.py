@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from components.config import PipelineConfig
 from components.errors import ConfigError, KubetfxError
+from pipelines.targets import PIPELINES
 
 CLOUD_TARGETS = ("kubeflow", "vertex")
 # Flags that only mean something for one target (given for the other, they are a mistake).
@@ -38,7 +39,7 @@ class SubmitFailed(KubetfxError):
 def add_cloud_flags(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `kubetfx submit` or `kubetfx schedule` (besides the config flags)."""
     parser.add_argument("--target", choices=CLOUD_TARGETS, required=True)
-    parser.add_argument("--pipeline", choices=("training",), default="training")
+    parser.add_argument("--pipeline", choices=PIPELINES, default="training")
     kfp = parser.add_argument_group("kubeflow")
     kfp.add_argument("--host", help="KFP API endpoint (kubeflow.host)")
     kfp.add_argument("--namespace", help="namespace of the experiment (kubeflow.namespace)")
@@ -121,6 +122,7 @@ def required(flag_value: str | None, config_value: str | None, flag: str, key: s
 
 @dataclasses.dataclass(frozen=True)
 class Compiled:
+    name: str  # the pipeline's name: the KFP pipeline it is a version of, the Vertex job's
     path: str
     sha256: str
     steps: tuple[str, ...]  # task names in the compiled DAG, as the platforms report them
@@ -133,7 +135,8 @@ def compile_spec(cfg: PipelineConfig, target: str, directory: str, pipeline: str
     built = targets.compile_pipeline(cfg, target, path, pipeline)
     with open(path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    return Compiled(path, digest, tuple(built.pipeline_spec.root.dag.tasks))
+    spec = built.pipeline_spec
+    return Compiled(spec.pipeline_info.name, path, digest, tuple(spec.root.dag.tasks))
 
 
 def git_commit() -> str:

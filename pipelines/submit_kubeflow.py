@@ -1,6 +1,6 @@
 """Submit and schedule on Kubeflow Pipelines through kfp.Client (KFP v2beta1 REST API).
 
-The compiled spec is uploaded as a version of the pipeline named `pipeline_name` (the
+The compiled spec is uploaded as a version of the pipeline named after the compiled pipeline (the
 pipeline is created on first use; an identical spec from the same commit reuses its
 version), then a run or a recurring run of that version is created in the experiment.
 """
@@ -111,11 +111,11 @@ def plan_for(cfg: PipelineConfig, args: argparse.Namespace, compiled: Compiled) 
         host=required(args.host, cfg.kubeflow.host, "--host", "kubeflow.host"),
         namespace=args.namespace or cfg.kubeflow.namespace,
         experiment=args.experiment or cfg.kubeflow.experiment,
-        pipeline=cfg.pipeline_name,
+        pipeline=compiled.name,
         version=f"{commit}-{compiled.sha256[:12]}",
         spec_sha256=compiled.sha256,
         pipeline_root=cfg.pipeline_root,
-        run_name=f"{cfg.pipeline_name}-{commit}-{stamp}",
+        run_name=f"{compiled.name}-{commit}-{stamp}",
         parameters={"config": cfg.to_json()},
         service_account=args.service_account or cfg.kubeflow.service_account,
         commit=commit,
@@ -158,7 +158,7 @@ def schedule(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="kubetfx-") as tmp:
         compiled = compile_spec(cfg, "kubeflow", tmp, args.pipeline)
         plan = plan_for(cfg, args, compiled)
-        name = f"{cfg.pipeline_name}-schedule"
+        name = f"{compiled.name}-schedule"
         # No catch-up: a paused schedule that resumes starts one run, not a backlog of runs
         # on data that has since moved on.
         trigger = {"display_name": name, "cron": cron, "max_concurrency": args.max_concurrency}

@@ -67,11 +67,11 @@ def plan_for(cfg: PipelineConfig, args: argparse.Namespace, compiled: Compiled) 
     return Plan(
         project=required(args.project, cfg.vertex.project, "--project", "vertex.project"),
         region=required(args.region, cfg.vertex.region, "--region", "vertex.region"),
-        display_name=cfg.pipeline_name,
+        display_name=compiled.name,
         pipeline_root=cfg.pipeline_root,
         # Label values: at most 63 lowercase letters, digits, '-' or '_' (names already are).
         labels={
-            "kubetfx-pipeline": cfg.pipeline_name[:63],
+            "kubetfx-pipeline": compiled.name[:63],
             "kubetfx-dataset": (cfg.data.name or "dataset")[:63],
             "git-commit": git_commit(),
         },
@@ -160,7 +160,7 @@ def schedule(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="kubetfx-") as tmp:
         compiled = compile_spec(cfg, "vertex", tmp, args.pipeline)
         plan = plan_for(cfg, args, compiled)
-        name = f"{cfg.pipeline_name}-schedule"
+        name = f"{compiled.name}-schedule"
         # Vertex schedules do not catch up on missed runs unless asked (catch_up=false).
         trigger = {
             "display_name": name,

@@ -10,20 +10,29 @@ enum (`NVIDIA_TESLA_T4`, `TPU_V5_LITEPOD`...).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from components.config import PipelineConfig, StepResources
+from components.config import PipelineConfig
 from components.errors import ConfigError
+from components.resources import (
+    GPU_NODE_LABEL,
+    TPU_NODE_LABEL,
+    TPU_TOPOLOGY_LABEL,
+    StepSettings,
+    accelerator_names,
+    step_settings,
+)
 
 Target = Literal["local", "kubeflow", "vertex"]
 TARGETS: tuple[str, ...] = ("local", "kubeflow", "vertex")
 CLUSTER_TARGETS = ("kubeflow", "vertex")
 
+# The pipelines kubetfx compiles (see pipeline_builders).
+PIPELINES = ("training", "batch", "monitoring")
 # The steps whose core runs an Apache Beam pipeline; only these take beam_args.
-BEAM_STAGES = ("statistics", "transform", "evaluate")
+BEAM_STAGES = ("statistics", "transform", "evaluate", "batch_predict")
 
 # Where a cluster target may write artifacts. MinIO is KFP's own default artifact store (the
 # kind end-to-end run uses it); Vertex AI writes to Cloud Storage only.
@@ -31,63 +40,6 @@ REMOTE_ROOTS: dict[str, tuple[str, ...]] = {
     "kubeflow": ("gs://", "s3://", "minio://"),
     "vertex": ("gs://",),
 }
-
-# GKE accelerator name (the node label value) -> Vertex AI AcceleratorType enum name.
-GPUS = {
-    "nvidia-tesla-p4": "NVIDIA_TESLA_P4",
-    "nvidia-tesla-p100": "NVIDIA_TESLA_P100",
-    "nvidia-tesla-v100": "NVIDIA_TESLA_V100",
-    "nvidia-tesla-t4": "NVIDIA_TESLA_T4",
-    "nvidia-tesla-a100": "NVIDIA_TESLA_A100",
-    "nvidia-a100-80gb": "NVIDIA_A100_80GB",
-    "nvidia-l4": "NVIDIA_L4",
-    "nvidia-h100-80gb": "NVIDIA_H100_80GB",
-    "nvidia-h100-mega-80gb": "NVIDIA_H100_MEGA_80GB",
-    "nvidia-h200-141gb": "NVIDIA_H200_141GB",
-    "nvidia-b200": "NVIDIA_B200",
-}
-TPUS = {
-    "tpu-v4-podslice": "TPU_V4_POD",
-    "tpu-v5-lite-podslice": "TPU_V5_LITEPOD",
-}
-# GKE taints GPU and TPU node pools so that only pods asking for the device land there.
-GPU_RESOURCE, TPU_RESOURCE = "nvidia.com/gpu", "google.com/tpu"
-GPU_NODE_LABEL = "cloud.google.com/gke-accelerator"
-TPU_NODE_LABEL, TPU_TOPOLOGY_LABEL = (
-    "cloud.google.com/gke-tpu-accelerator",
-    "cloud.google.com/gke-tpu-topology",
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class StepSettings:
-    """One step's resources (cluster.default merged with cluster.steps.<stage>)."""
-
-    stage: str
-    resources: StepResources
-    own: frozenset[str]  # the fields cluster.steps.<stage> set itself
-
-    def field(self, name: str) -> str:
-        """The config key a value came from, for error messages."""
-        return f"{self.section(name)}.{name}"
-
-    def section(self, name: str) -> str:
-        return f"cluster.steps.{self.stage}" if name in self.own else "cluster.default"
-
-
-def step_settings(cfg: PipelineConfig, stage: str) -> StepSettings:
-    """A field set for the step replaces the default's (a step can drop a default selector).
-
-    "Set" is pydantic's model_fields_set: what the YAML file or flags gave, which is how
-    load_config builds the config (a config rebuilt from its JSON dump has every field set).
-    """
-    step = cfg.cluster.steps.get(stage)
-    own = frozenset(step.model_fields_set) if step is not None else frozenset()
-    values = {
-        name: getattr(step if name in own else cfg.cluster.default, name)
-        for name in StepResources.model_fields
-    }
-    return StepSettings(stage, StepResources.model_construct(**values), own)
 
 
 def check(cfg: PipelineConfig, target: Target, stages: list[str]) -> None:
@@ -99,11 +51,12 @@ def check(cfg: PipelineConfig, target: Target, stages: list[str]) -> None:
             "cluster.default.beam_args: Beam options for every step are beam.pipeline_args; "
             "set beam_args under cluster.steps.<stage> to override them for one step"
         )
-    unknown = sorted(set(cfg.cluster.steps) - set(stages))
+    # One config serves every pipeline: a step of another pipeline is fine, a typo is not.
+    known = [fn.__name__ for module in _pipeline_modules().values() for fn in module.STAGES]
+    unknown = sorted(set(cfg.cluster.steps) - set(known))
     if unknown:
         raise ConfigError(
-            f"cluster.steps: unknown step(s) {', '.join(unknown)}; "
-            f"the steps are {', '.join(stages)}"
+            f"cluster.steps: unknown step(s) {', '.join(unknown)}; the steps are {', '.join(known)}"
         )
     for stage in stages:
         settings = step_settings(cfg, stage)
@@ -120,24 +73,28 @@ def check(cfg: PipelineConfig, target: Target, stages: list[str]) -> None:
             f"so the pipeline root must be a bucket ({' or '.join(REMOTE_ROOTS[target])}...), "
             f"got {cfg.pipeline_root!r}; set pipeline_root in the config or --pipeline-root"
         )
+    backend = cfg.train.backend
+    if backend != "local" and target == "local":
+        raise ConfigError(
+            f"train.backend: {backend!r} trains on workers that read the run's artifacts from a "
+            "bucket; a local run has none. Use 'local', or compile with --target kubeflow|vertex"
+        )
+    if backend == "gke" and target == "vertex":
+        raise ConfigError(
+            "train.backend: 'gke' launches worker pods from inside the Kubernetes cluster the "
+            "step runs on, and a Vertex AI pipeline step runs in none; use 'vertex' (a "
+            "CustomJob) or --target kubeflow"
+        )
 
 
-def accelerator_names(settings: StepSettings, target: Target) -> tuple[str, str]:
-    """(kind 'gpu'|'tpu', the name this target wants) for the step's accelerator."""
-    name = settings.resources.accelerator or ""
-    if name in GPUS:
-        return "gpu", GPUS[name] if target == "vertex" else GPU_RESOURCE
-    if name in TPUS:
-        if target == "kubeflow" and not settings.resources.tpu_topology:
-            raise ConfigError(
-                f"{settings.section('accelerator')}.tpu_topology: GKE places TPU pods by "
-                f"slice topology; set it for {name} (e.g. '2x2' for a 4-chip v5e slice)"
-            )
-        return "tpu", TPUS[name] if target == "vertex" else TPU_RESOURCE
-    raise ConfigError(
-        f"{settings.field('accelerator')}: unknown accelerator {name!r} for step "
-        f"{settings.stage}; expected a GKE accelerator name, one of: {', '.join([*GPUS, *TPUS])}"
-    )
+def task_settings(cfg: PipelineConfig, stage: str) -> StepSettings:
+    """The KFP task's own resources. A train step with a cluster backend only launches and
+    watches its workers: they get cluster.steps.train, the step itself cluster.default."""
+    settings = step_settings(cfg, stage)
+    if stage == "train" and cfg.train.backend != "local":
+        launcher = cfg.cluster.default.model_copy(update={"caching": settings.resources.caching})
+        return StepSettings(stage, launcher, frozenset())
+    return settings
 
 
 def pipeline_root(cfg: PipelineConfig, target: Target) -> str | None:
@@ -167,7 +124,7 @@ def configure_steps(
     if target == "local":
         return dict(ops)
     return {
-        stage: functools.partial(_configured_task, op, step_settings(cfg, stage), target)
+        stage: functools.partial(_configured_task, op, task_settings(cfg, stage), target)
         for stage, op in ops.items()
     }
 
@@ -244,10 +201,7 @@ def compile_pipeline(cfg: PipelineConfig, target: Target, output: str, name: str
     """Write the KFP IR YAML of pipeline `name` for `target` to `output`; return the pipeline."""
     from kfp import compiler
 
-    from pipelines import training
-
-    builders = {"training": training.build}
-    pipeline = builders[name](cfg, target)
+    pipeline = _pipeline_modules()[name].build(cfg, target)
     compiler.Compiler().compile(pipeline, package_path=output)
     return pipeline
 
@@ -257,3 +211,10 @@ def cmd_compile(cfg: PipelineConfig, args) -> int:
     compile_pipeline(cfg, args.target, args.output, args.pipeline)
     print(f"wrote {args.output} (target {args.target})")
     return 0
+
+
+def _pipeline_modules() -> dict[str, Any]:
+    """Each pipeline's module (its STAGES and build), imported late: they import this one."""
+    from pipelines import batch, monitoring, training
+
+    return {"training": training, "batch": batch, "monitoring": monitoring}

@@ -21,9 +21,11 @@ def push(
     from components.evaluate.results import headline
     from components.ingest.core import read_metadata
     from components.push import core
+    from components.push.deploy import target_for
     from components.push.registry import ModelRegistry
 
     cfg = PipelineConfig.from_json(config)
+    target = target_for(cfg)  # None: the registry only (push.target 'local')
     data = read_metadata(examples.path)
     metrics = json.loads(fileio.read_text(fileio.join(evaluation.path, METRICS_FILE)))
     result = core.run(
@@ -43,6 +45,7 @@ def push(
             "metrics": headline(metrics["candidate"].get("overall", {})),
         },
         promote=cfg.push.promote,
+        deploy=target.deploy if target is not None else None,
     )
     pushed_model.metadata.update(
         {
@@ -51,6 +54,8 @@ def push(
             "registry_path": result.path or "",
             "reason": result.reason,
             "champion": result.champion,
+            "target": cfg.push.target,
+            "deployed": result.deployed,
         }
     )
     fileio.write_text(

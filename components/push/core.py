@@ -7,6 +7,7 @@ infra blessing from infra_validate (the real server loads it and answers like th
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from components.evaluate.core import read_blessing
 from components.infra_validate.core import read_infra_blessing
@@ -20,6 +21,7 @@ class PushResult:
     path: str | None
     reason: str
     champion: bool = False
+    deployed: str = ""  # where push.target serves it (empty for the registry only)
 
 
 def run(
@@ -29,8 +31,14 @@ def run(
     registry: ModelRegistry,
     metadata: dict,
     promote: bool = True,
+    deploy: Callable[[ModelRegistry, int], str] | None = None,
 ) -> PushResult:
-    """Push a doubly blessed model. Otherwise the registry and the champion are untouched."""
+    """Push a doubly blessed model. Otherwise the registry and the champion are untouched.
+
+    `deploy(registry, version)` (push.target) runs after the version is in the registry and
+    before it becomes the champion: if it raises, the previous model keeps serving, the
+    champion stays, and the version remains in the registry as a challenger.
+    """
     blessing = read_blessing(blessing_uri)
     infra = read_infra_blessing(infra_blessing_uri)
     if not blessing.blessed:
@@ -38,7 +46,10 @@ def run(
     if not infra.blessed:
         return PushResult(False, None, None, "not infra-blessed: " + "; ".join(infra.reasons))
     record = {**metadata, "blessing": blessing.reasons, "infra_blessing": infra.reasons}
-    version = registry.push(model_dir, record, make_champion=promote)
+    version = registry.push(model_dir, record, make_champion=False)
+    deployed = deploy(registry, version) if deploy is not None else ""
+    if promote:
+        registry.set_champion(version)
     role = "the champion" if promote else "a challenger (push.promote is false)"
     return PushResult(
         True,
@@ -46,4 +57,5 @@ def run(
         registry.version_dir(version),
         f"blessed and infra-blessed, pushed as {role}: " + "; ".join(blessing.reasons),
         promote,
+        deployed,
     )

@@ -12,19 +12,35 @@ def train(
     model_run: Output[Artifact],
 ) -> None:
     from components.config import PipelineConfig
-    from components.train import core
+    from components.train import core, remote
 
-    result = core.run_from_artifacts(
-        PipelineConfig.from_json(config),
-        transformed_examples.path,
-        transform_graph.path,
-        schema.path,
-        model.path,
-        model_run.path,
-    )
+    cfg = PipelineConfig.from_json(config)
+    if cfg.train.backend == "local":
+        result = core.run_from_artifacts(
+            cfg,
+            transformed_examples.path,
+            transform_graph.path,
+            schema.path,
+            model.path,
+            model_run.path,
+        )
+    else:
+        # Workers on GKE or Vertex AI read and write the bucket URIs; the chief exports to
+        # this step's own model URI, so the Model artifact is the same as when local.
+        result = remote.train(
+            cfg,
+            {
+                "transformed-examples": transformed_examples.uri,
+                "transform-graph": transform_graph.uri,
+                "schema": schema.uri,
+                "model": model.uri,
+                "model-run": model_run.uri,
+            },
+        )
     model.metadata.update(
         {
             "framework": "tensorflow",
+            "backend": cfg.train.backend,
             "strategy": result.strategy,
             "replicas": result.replicas,
             "epochs": result.epochs,

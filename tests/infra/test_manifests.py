@@ -218,11 +218,11 @@ def _rules(role_name: str) -> dict[tuple[str, str], set[str]]:
 
 def test_trainer_launcher_role_grants_exactly_what_launching_workers_needs():
     assert _rules("kubetfx-train-launcher") == {
-        ("batch", "jobs"): {"create", "get", "list", "watch", "delete"},
-        ("", "pods"): {"get", "list", "watch"},
+        ("batch", "jobs"): {"create", "get", "delete"},
+        ("", "pods"): {"list"},
         ("", "pods/log"): {"get"},
-        ("", "services"): {"create", "get", "delete"},
-        ("jobset.x-k8s.io", "jobsets"): {"create", "get", "list", "watch", "delete"},
+        ("", "services"): {"create", "delete"},
+        ("jobset.x-k8s.io", "jobsets"): {"create", "get", "delete"},
     }
 
 

@@ -1,4 +1,7 @@
-"""Every pipeline compiles to KFP IR that kfp, the IR schema and Vertex AI accept."""
+"""The training pipeline compiles to KFP IR that kfp, the IR schema and Vertex AI accept.
+
+(The batch and monitoring pipelines have their own compile tests beside their runs.)
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,13 @@ from google.protobuf import json_format
 from kfp import components
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipelines.cli import PIPELINES, main
+from pipelines.cli import main
 
 
-@pytest.fixture(params=PIPELINES)
-def compiled(request, tmp_path):
-    path = tmp_path / f"{request.param}.yaml"
-    assert main(["compile", "--pipeline", request.param, "--output", str(path)]) == 0
+@pytest.fixture
+def compiled(tmp_path):
+    path = tmp_path / "training.yaml"
+    assert main(["compile", "--pipeline", "training", "--output", str(path)]) == 0
     return path
 
 

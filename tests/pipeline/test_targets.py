@@ -153,7 +153,7 @@ def test_beam_args_reach_only_their_step(kubeflow):
     # parameter (editable in the Kubeflow UI) reaches every step.
     for task in ("statistics", "transform", "evaluate"):
         source = executor(spec, task)["command"][-1]
-        assert f'beam_args_for("{task}")' in source, task
+        assert f'beam_args_for("{task}"' in source, task
         assert "cfg.beam.pipeline_args" not in source, task
 
 

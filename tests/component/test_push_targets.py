@@ -1,0 +1,455 @@
+"""Push targets beyond the registry: KServe InferenceService and Vertex AI Endpoint canaries.
+
+No cluster or cloud account exists here. The InferenceService is checked against the
+published CRD schema and applied to a fake of the Kubernetes API surface (merge patches as
+the API server applies them); Vertex goes through a fake of the few aiplatform calls made,
+whose every call is checked to bind to the real SDK's signature. The registry is real.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import itertools
+import json
+
+import pytest
+import yaml
+
+from components.config import PipelineConfig
+from components.errors import ConfigError
+from components.evaluate.blessing import RESULT_FILE, Blessing
+from components.infra_validate.core import InfraResult, write_blessing
+from components.k8s import PERMISSIONS
+from components.push import core, kserve
+from components.push.deploy import DeployFailed, target_for
+from components.push.registry import ModelRegistry
+from components.push.vertex import VertexTarget, canary_split
+from tests.component.fake_kube import FakeKube
+from tests.infra.files import K8S
+from tests.infra.test_manifests import _validate_custom
+
+
+@pytest.fixture
+def pushable(tmp_path):
+    """A registry, a model directory and both blessings: what the push step reads."""
+    model = tmp_path / "model"
+    (model / "variables").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"graph")
+    (model / "variables" / "variables.index").write_bytes(b"index")
+    blessing, infra = tmp_path / "blessing", tmp_path / "infra_blessing"
+    blessing.mkdir()
+    (blessing / RESULT_FILE).write_text(Blessing(True, ["accuracy 0.97 >= 0.9"]).to_json())
+    write_blessing(InfraResult(True, ["served like the model"]), str(infra))
+    registry = ModelRegistry(str(tmp_path / "registry"), "penguins")
+    return registry, str(model), str(blessing), str(infra)
+
+
+def _push(pushable, deploy, version_stamp: list[int]):
+    registry, model, blessing, infra = pushable
+    # Versions are timestamps; successive pushes in one second get the next integer.
+    result = core.run(model, blessing, infra, registry, {"run": "r"}, True, deploy)
+    version_stamp.append(result.version)
+    return result
+
+
+def _cfg(**push) -> PipelineConfig:
+    return PipelineConfig.model_validate(
+        {
+            "images": {"server": "registry.example/kubetfx-server@sha256:def"},
+            "vertex": {"project": "p", "region": "europe-west4", "endpoint": "penguins"},
+            "push": {"registry": "gs://bucket/models", **push},
+        }
+    )
+
+
+# KServe.
+
+
+def _ready(obj: dict) -> dict:
+    return {
+        "observedGeneration": obj["metadata"]["generation"],
+        "conditions": [{"type": "Ready", "status": "True"}],
+    }
+
+
+def _kserve(kube: FakeKube, cfg: PipelineConfig | None = None, **kwargs):
+    cfg = cfg or _cfg(target="kserve")
+    return kserve.KServeTarget(cfg, kube, out=lambda line: None, **kwargs)
+
+
+@pytest.mark.parametrize("predictor", ["tensorflow", "server"])
+@pytest.mark.parametrize("canary", [None, 10])
+def test_inference_service_matches_the_crd(predictor, canary, pushable):
+    cfg = _cfg(target="kserve", kserve={"predictor": predictor})
+    isvc = kserve.inference_service(cfg, pushable[0], 20260101000000, canary)
+    _validate_custom(isvc)
+    spec = isvc["spec"]["predictor"]
+    assert spec.get("canaryTrafficPercent") == canary
+    assert spec["annotations"] == {kserve.VERSION_ANNOTATION: "20260101000000"}
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
+    if predictor == "tensorflow":
+        assert spec["model"]["storageUri"].endswith("/penguins/.kserve/20260101000000")
+    else:
+        assert spec["containers"][0]["image"] == "registry.example/kubetfx-server@sha256:def"
+
+
+def test_the_crd_check_rejects_a_bad_canary(pushable):
+    isvc = kserve.inference_service(_cfg(target="kserve"), pushable[0], 1, 10)
+    isvc["spec"]["predictor"]["canaryTrafficPercent"] = "ten"
+    with pytest.raises(AssertionError):
+        _validate_custom(isvc)
+
+
+def test_first_push_creates_then_later_pushes_roll_out_canaries(pushable):
+    registry = pushable[0]
+    kube = FakeKube()
+    kube.isvc_status = _ready
+    versions: list[int] = []
+    _push(pushable, _kserve(kube).deploy, versions)
+    (created,) = kube.called("create_inference_service")
+    assert "canaryTrafficPercent" not in created[1]["spec"]["predictor"]  # nothing to share with
+    # TF Serving's base directory holds only this version, saved_model.pb included.
+    base = kserve.storage_uri(registry, versions[0])
+    with open(f"{base}/{versions[0]}/saved_model.pb", "rb") as f:
+        assert f.read() == b"graph"
+
+    result = _push(pushable, _kserve(kube).deploy, versions)
+    isvc = kube.objects[("InferenceService", "penguins")]
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 10
+    assert predictor["model"]["storageUri"] == kserve.storage_uri(registry, versions[1])
+    assert predictor["annotations"][kserve.VERSION_ANNOTATION] == str(versions[1])
+    _validate_custom({k: v for k, v in isvc.items() if k != "status"})
+    assert registry.champion()["version"] == versions[1]
+    assert "at 10%" in result.deployed
+
+
+def test_promote_and_rollback_are_merge_patches_of_the_canary(pushable):
+    kube = FakeKube()
+    kube.isvc_status = _ready
+    versions: list[int] = []
+    for _ in range(2):
+        _push(pushable, _kserve(kube).deploy, versions)
+    target = _kserve(kube)
+    rollback = target.change("rollback")
+    assert rollback["merge_patch"] == {"spec": {"predictor": {"canaryTrafficPercent": 0}}}
+    target.apply(rollback)
+    assert (
+        kube.objects[("InferenceService", "penguins")]["spec"]["predictor"]["canaryTrafficPercent"]
+        == 0
+    )
+    target.apply(target.change("promote"))
+    isvc = kube.objects[("InferenceService", "penguins")]
+    assert "canaryTrafficPercent" not in isvc["spec"]["predictor"]  # the new revision: 100%
+    _validate_custom({k: v for k, v in isvc.items() if k != "status"})
+
+
+def test_a_revision_that_fails_to_load_is_rolled_back_and_the_champion_stays(pushable):
+    registry = pushable[0]
+    kube = FakeKube()
+    kube.isvc_status = _ready
+    versions: list[int] = []
+    _push(pushable, _kserve(kube).deploy, versions)
+
+    def blocked(obj):
+        status = _ready(obj)
+        status["conditions"][0]["status"] = "False"
+        status["modelStatus"] = {
+            "transitionStatus": "BlockedByFailedLoad",
+            "lastFailureInfo": {"reason": "ModelLoadFailed", "message": "Op type not registered"},
+        }
+        return status
+
+    kube.isvc_status = blocked
+    with pytest.raises(DeployFailed, match="BlockedByFailedLoad: Op type not registered"):
+        _push(pushable, _kserve(kube).deploy, versions)
+    last_patch = kube.called("patch_inference_service")[-1][2]
+    assert last_patch == kserve.ROLLBACK_PATCH
+    assert registry.champion()["version"] == versions[0]
+    assert len(registry.versions()) == 2  # the new version stays, as a challenger
+
+
+def test_a_revision_that_never_gets_ready_times_out(pushable):
+    kube = FakeKube()
+    kube.isvc_status = _ready
+    versions: list[int] = []
+    _push(pushable, _kserve(kube).deploy, versions)
+    kube.isvc_status = lambda obj: {"observedGeneration": obj["metadata"]["generation"] - 1}
+    now = [0.0]
+    target = _kserve(kube, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    with pytest.raises(DeployFailed, match="not ready after 600s"):
+        _push(pushable, target.deploy, versions)
+    assert pushable[0].champion()["version"] == versions[0]
+
+
+def test_the_deployer_role_grants_exactly_what_the_kserve_target_calls(pushable):
+    kube = FakeKube()
+    kube.isvc_status = _ready
+    for _ in range(2):
+        _push(pushable, _kserve(kube).deploy, [])
+    target = _kserve(kube)
+    target.apply(target.change("promote"))
+    used = {method for method, _ in kube.calls}
+    (role,) = [
+        d
+        for d in yaml.safe_load_all((K8S / "rbac" / "kserve-deployer.yaml").read_text())
+        if d["kind"] == "Role"
+    ]
+    granted = {
+        (g, r, v)
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
+    assert granted == {PERMISSIONS[m] for m in used}
+
+
+# Vertex AI.
+
+
+@pytest.mark.parametrize(
+    ("current", "canary", "expected"),
+    [
+        ({}, 10, {"0": 100}),
+        ({"a": 100}, 10, {"0": 10, "a": 90}),
+        ({"a": 100}, 100, {"0": 100}),
+        ({"a": 50, "b": 50}, 15, {"0": 15, "a": 43, "b": 42}),
+        ({"a": 90, "b": 10, "c": 0}, 25, {"0": 25, "a": 68, "b": 7}),
+        ({"a": 1, "b": 1, "c": 1}, 1, {"0": 1, "a": 33, "b": 33, "c": 33}),
+    ],
+)
+def test_canary_split_arithmetic(current, canary, expected):
+    split = canary_split(current, canary)
+    assert split == expected
+    assert sum(split.values()) == 100
+
+
+class FakeAiplatform:
+    """The aiplatform calls VertexTarget makes, with an Endpoint that keeps its state."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, dict]] = []
+        self.models: list[object] = []
+        self.endpoints: list[FakeEndpoint] = []
+        self.fail_deploy: Exception | None = None
+        self.ids = itertools.count(1001)
+        sdk = self
+
+        class Model:
+            @staticmethod
+            def list(**kwargs):
+                sdk.calls.append(("Model.list", kwargs))
+                return [m for m in sdk.models if kwargs["filter"] == f'display_name="{m.name}"']
+
+            @staticmethod
+            def upload(**kwargs):
+                sdk.calls.append(("Model.upload", kwargs))
+                model = type("Uploaded", (), {})()
+                model.name, model.resource_name = kwargs["display_name"], "projects/p/models/77"
+                model.version_id = str(len(sdk.models) + 1)
+                sdk.models.append(model)
+                return model
+
+        class Endpoint:
+            @staticmethod
+            def list(**kwargs):
+                sdk.calls.append(("Endpoint.list", kwargs))
+                return [e for e in sdk.endpoints if kwargs["filter"] == f'display_name="{e.name}"']
+
+            @staticmethod
+            def create(**kwargs):
+                sdk.calls.append(("Endpoint.create", kwargs))
+                endpoint = FakeEndpoint(sdk, kwargs["display_name"])
+                sdk.endpoints.append(endpoint)
+                return endpoint
+
+        self.Model, self.Endpoint = Model, Endpoint
+
+
+class FakeEndpoint:
+    def __init__(self, sdk: FakeAiplatform, name: str):
+        self.sdk, self.name = sdk, name
+        self.resource_name = "projects/p/locations/europe-west4/endpoints/55"
+        self.traffic_split: dict[str, int] = {}
+        self.deployed: list[object] = []
+
+    def list_models(self):
+        self.sdk.calls.append(("Endpoint.list_models", {}))
+        return list(self.deployed)
+
+    def deploy(self, **kwargs):
+        self.sdk.calls.append(("Endpoint.deploy", kwargs))
+        if self.sdk.fail_deploy:
+            raise self.sdk.fail_deploy
+        deployed = type("DeployedModel", (), {})()
+        deployed.id = str(next(self.sdk.ids))
+        deployed.create_time = datetime.datetime(2026, 1, 1) + datetime.timedelta(
+            minutes=len(self.deployed)
+        )
+        self.deployed.append(deployed)
+        split = {(deployed.id if k == "0" else k): v for k, v in kwargs["traffic_split"].items()}
+        self.traffic_split = split
+
+    def update(self, **kwargs):
+        self.sdk.calls.append(("Endpoint.update", kwargs))
+        assert sum(kwargs["traffic_split"].values()) == 100
+        self.traffic_split = dict(kwargs["traffic_split"])
+
+    def undeploy(self, **kwargs):
+        self.sdk.calls.append(("Endpoint.undeploy", kwargs))
+        model_id = kwargs["deployed_model_id"]
+        # As Vertex: a model that still gets traffic cannot be undeployed.
+        assert not self.traffic_split.get(model_id), f"{model_id} still has traffic"
+        self.deployed = [m for m in self.deployed if m.id != model_id]
+        self.traffic_split.pop(model_id, None)
+
+
+def _assert_calls_match_the_real_sdk(calls):
+    from components.train.vertex import aiplatform
+
+    real = aiplatform()
+    for name, kwargs in calls:
+        kind, method = name.split(".")
+        function = getattr(getattr(real, kind), method)
+        signature = inspect.signature(function)
+        if "self" in signature.parameters:
+            signature.bind(None, **kwargs)
+        else:
+            signature.bind(**kwargs)
+
+
+def _vertex(sdk: FakeAiplatform, **push) -> VertexTarget:
+    cfg = _cfg(target="vertex", vertex={"serving_image": "europe-docker.pkg.dev/x/tf:2.16"}, **push)
+    return VertexTarget(cfg, sdk)
+
+
+def test_vertex_first_push_uploads_a_model_and_deploys_it_with_all_traffic(pushable):
+    registry = pushable[0]
+    sdk = FakeAiplatform()
+    versions: list[int] = []
+    result = _push(pushable, _vertex(sdk).deploy, versions)
+    uploads = [kw for name, kw in sdk.calls if name == "Model.upload"]
+    assert uploads[0]["parent_model"] is None
+    assert uploads[0]["artifact_uri"] == registry.version_dir(versions[0])
+    assert uploads[0]["serving_container_image_uri"] == "europe-docker.pkg.dev/x/tf:2.16"
+    assert uploads[0]["labels"] == {"kubetfx-version": str(versions[0])}
+    (deploy,) = [kw for name, kw in sdk.calls if name == "Endpoint.deploy"]
+    assert deploy["traffic_split"] == {"0": 100}
+    assert (deploy["machine_type"], deploy["min_replica_count"]) == ("n1-standard-2", 1)
+    assert "at 100%" in result.deployed
+    _assert_calls_match_the_real_sdk(sdk.calls)
+
+
+def test_vertex_later_pushes_are_versions_of_the_parent_deployed_as_canaries(pushable):
+    sdk = FakeAiplatform()
+    for _ in range(2):
+        _push(pushable, _vertex(sdk).deploy, [])
+    upload = [kw for name, kw in sdk.calls if name == "Model.upload"][-1]
+    assert upload["parent_model"] == "projects/p/models/77"
+    endpoint = sdk.endpoints[0]
+    first, second = (m.id for m in endpoint.deployed)
+    assert endpoint.traffic_split == {second: 10, first: 90}
+    _assert_calls_match_the_real_sdk(sdk.calls)
+
+
+def test_vertex_promote_and_rollback(pushable):
+    sdk = FakeAiplatform()
+    for _ in range(2):
+        _push(pushable, _vertex(sdk).deploy, [])
+    endpoint = sdk.endpoints[0]
+    first, second = (m.id for m in endpoint.deployed)
+    target = _vertex(sdk)
+    rollback = target.change("rollback")
+    assert (rollback["traffic_split"], rollback["undeploy"]) == ({first: 100}, [second])
+    assert endpoint.traffic_split == {second: 10, first: 90}  # planning changes nothing
+    target.apply(rollback)
+    assert endpoint.traffic_split == {first: 100}
+    assert [m.id for m in endpoint.deployed] == [first]
+    with pytest.raises(DeployFailed, match="rollback needs a canary and a previous one"):
+        target.change("rollback")
+
+    _push(pushable, target.deploy, [])
+    third = endpoint.deployed[-1].id
+    promote = target.change("promote")
+    assert (promote["traffic_split"], promote["undeploy"]) == ({third: 100}, [first])
+    target.apply(promote)
+    assert endpoint.traffic_split == {third: 100}
+    assert [m.id for m in endpoint.deployed] == [third]
+    _assert_calls_match_the_real_sdk(sdk.calls)
+
+
+def test_a_failed_vertex_deploy_leaves_endpoint_and_champion_untouched(pushable):
+    from google.api_core.exceptions import FailedPrecondition
+
+    registry = pushable[0]
+    sdk = FakeAiplatform()
+    versions: list[int] = []
+    _push(pushable, _vertex(sdk).deploy, versions)
+    endpoint = sdk.endpoints[0]
+    before = (dict(endpoint.traffic_split), [m.id for m in endpoint.deployed])
+    sdk.fail_deploy = FailedPrecondition("quota exceeded for n1-standard-2")
+    with pytest.raises(DeployFailed, match="quota exceeded"):
+        _push(pushable, _vertex(sdk).deploy, versions)
+    assert (endpoint.traffic_split, [m.id for m in endpoint.deployed]) == before
+    assert registry.champion()["version"] == versions[0]
+
+
+def test_the_default_vertex_serving_image_matches_the_training_tensorflow():
+    target = VertexTarget(_cfg(target="vertex"), credentials=None)
+    try:
+        image = target.serving_image()
+    except ConfigError as e:  # this SDK knows no TF 2.16 container: the field to set is named
+        assert "push.vertex.serving_image" in str(e)
+    else:
+        assert "tf2-cpu.2-16" in image
+
+
+def test_push_target_config_errors_name_the_field():
+    from pipelines.config import validate_config
+
+    with pytest.raises(ConfigError, match="push.registry"):
+        validate_config({"push": {"target": "vertex"}}, "test")  # a local registry
+    with pytest.raises(ConfigError, match="push.canary_percent"):
+        validate_config({"push": {"canary_percent": 0}}, "test")
+    with pytest.raises(ConfigError, match="vertex.project"):
+        target_for(PipelineConfig.model_validate({"push": {"registry": "gs://b/m"}}), "vertex")
+
+
+# `kubetfx promote|rollback --dry-run`.
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"push": {"registry": "gs://b/models", "target": "kserve", "kserve": {"name": "churn"}}}
+        )
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize(("action", "canary"), [("promote", None), ("rollback", 0)])
+def test_cli_dry_run_prints_the_exact_patch(action, canary, config_file, capsys):
+    from pipelines.cli import main
+
+    assert main([action, "--dry-run", "--config", config_file]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == {
+        "target": "kserve",
+        "action": action,
+        "namespace": "kubetfx-serving",
+        "inference_service": "churn",
+        "merge_patch": {"spec": {"predictor": {"canaryTrafficPercent": canary}}},
+    }
+
+
+def test_cli_promote_needs_a_serving_target(tmp_path, capsys):
+    from pipelines.cli import main
+
+    assert main(["promote", "--dry-run"]) == 2
+    assert "--target" in capsys.readouterr().err
+    assert main(["rollback", "--target", "vertex", "--dry-run"]) == 2
+    assert "vertex.project" in capsys.readouterr().err
