@@ -91,6 +91,21 @@ def size(path: str) -> int:
     return _gfile().stat(path).length if is_remote(path) else os.path.getsize(_local(path))
 
 
+def tree_size(path: str) -> int:
+    """Bytes of every file under a directory (or of one file)."""
+    if not is_remote(path):
+        local = _local(path)
+        if os.path.isfile(local):
+            return os.path.getsize(local)
+        return sum(
+            os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(local) for f in files
+        )
+    gfile = _gfile()
+    if not gfile.isdir(path):
+        return gfile.stat(path).length
+    return sum(gfile.stat(join(d, f)).length for d, _, files in gfile.walk(path) for f in files)
+
+
 def copy(src: str, dst: str) -> None:
     """Copy one file, replacing dst."""
     if is_remote(src) or is_remote(dst):

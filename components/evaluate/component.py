@@ -32,7 +32,7 @@ def evaluate(
         task,
         fileio.join(schema.path, SCHEMA_FILE),
         cfg.evaluate,
-        cfg.beam_args_for("evaluate"),
+        cfg.beam_args_for("evaluate", fileio.tree_size(examples.path)),
         evaluation.path,
         blessing.path,
         report.path,

@@ -12,6 +12,11 @@ def statistics(
 
     cfg = PipelineConfig.from_json(config)
     splits = list(cfg.ingest.splits)
-    paths = core.run(examples.path, splits, statistics.path, cfg.beam_args_for("statistics"))
+    paths = core.run(
+        examples.path,
+        splits,
+        statistics.path,
+        cfg.beam_args_for("statistics", fileio.tree_size(examples.path)),
+    )
     fileio.write_text(view.path, core.render_html(paths, f"Statistics: {cfg.data.name}"))
     statistics.metadata.update({"tfx_type": "ExampleStatistics", "split_names": splits})

@@ -26,7 +26,7 @@ def transform(
         cfg.transform,
         transform_graph.path,
         transformed_examples.path,
-        cfg.beam_args_for("transform"),
+        cfg.beam_args_for("transform", fileio.tree_size(examples.path)),
     )
     transform_graph.metadata.update(
         {"tfx_type": "TransformGraph", "task": task.kind, "classes": list(task.classes)}

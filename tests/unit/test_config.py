@@ -74,3 +74,22 @@ def test_localize_makes_local_paths_absolute_and_leaves_remote_ones(tmp_path, mo
     assert cfg.data.path == str(tmp_path / "d.csv")
     assert cfg.pipeline_root == str(tmp_path / "pipeline_root")
     assert cfg.reference_root == "gs://b/r"
+
+
+def test_small_inputs_run_beam_in_one_process_unless_told_otherwise():
+    cfg = PipelineConfig()  # DirectRunner, multi_processing, 16 MiB threshold
+    assert cfg.beam_args_for("statistics", 2**20) == [
+        "--runner=DirectRunner",
+        "--direct_running_mode=in_memory",
+    ]
+    assert cfg.beam_args_for("statistics", 64 * 2**20) == cfg.beam.pipeline_args
+    assert cfg.beam_args_for("statistics") == cfg.beam.pipeline_args  # size unknown
+    off = PipelineConfig.model_validate({"beam": {"in_memory_below_mb": 0}})
+    assert off.beam_args_for("statistics", 1) == off.beam.pipeline_args
+    dataflow = ["--runner=DataflowRunner", "--project=p"]
+    remote = PipelineConfig.model_validate({"beam": {"pipeline_args": dataflow}})
+    assert remote.beam_args_for("transform", 1) == dataflow  # never on another runner
+    step = {"cluster": {"steps": {"evaluate": {"beam_args": ["--direct_num_workers=4"]}}}}
+    assert PipelineConfig.model_validate(step).beam_args_for("evaluate", 1) == [
+        "--direct_num_workers=4"
+    ]  # a step's own options are taken as written
