@@ -1,0 +1,1 @@
+"""batch_predict (TFX's BulkInferrer): a registry model over CSV, Parquet or TFRecord rows."""
