@@ -1,0 +1,323 @@
+"""Monitoring on serving logs made from `kubetfx generate` rows: TFDV statistics, distances,
+two-sample tests, the small/large window behaviour and live quality with delayed labels."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from components import fileio
+from components.config import PipelineConfig, SchemaConfig
+from components.errors import DataError
+from components.monitor import compare, core, simulate
+from components.monitor import window as windows
+from components.push.registry import ModelRegistry
+from components.reference import ReferenceStore
+
+T0 = datetime.datetime(2026, 11, 2, tzinfo=datetime.UTC)
+HOUR = datetime.timedelta(hours=1)
+KINDS = {
+    "age": "int",
+    "income": "float",
+    "tenure_months": "int",
+    "usage_hours": "float",
+    "region": "string",
+    "plan": "string",
+    "device": "string",
+    "churned": "int",
+}
+FEATURES = {"age", "income", "tenure_months", "usage_hours", "region", "plan", "device"}
+EVAL_METRICS = {
+    "overall": {"accuracy": 0.74, "example_count": 1500.0},
+    "plan=basic": {"accuracy": 0.7, "example_count": 750.0},
+}
+
+
+def champion_setup(root, train_rows: int = 5000, **monitor) -> tuple[PipelineConfig, int]:
+    """What a training run leaves behind, for the champion run 'run-1': the reference schema
+    and its train statistics (with the run in the history), a registry entry, metrics.json.
+
+    The registry version holds only a saved_model.pb placeholder: monitoring reads the
+    registry's metadata, never the model.
+    """
+    from components.schema.core import infer, write
+
+    stats = compare.statistics(simulate.rows(train_rows, seed=1), KINDS)
+    run_dir = root / "pipeline_root" / "run-1"
+    stats_path = str(run_dir / "statistics" / "statistics" / "Split-train" / "FeatureStats.pb")
+    fileio.write_bytes(stats_path, stats.SerializeToString())
+    schema_path = str(run_dir / "schema" / "schema" / "schema.pbtxt")
+    write(infer(stats, "churned", SchemaConfig()), schema_path)
+    store = ReferenceStore(str(root / "references"), "churn")
+    store.set_schema(schema_path, "run-1")
+    store.set_statistics(stats_path, "run-1")
+    fileio.write_text(
+        str(run_dir / "evaluate" / "evaluation" / "metrics.json"),
+        json.dumps({"candidate": EVAL_METRICS, "baseline_overall": {}}),
+    )
+    model_dir = root / "model"
+    model_dir.mkdir()
+    (model_dir / "saved_model.pb").write_bytes(b"placeholder")
+    version = ModelRegistry(str(root / "registry"), "churn").push(str(model_dir), {"run": "run-1"})
+    return PipelineConfig.model_validate(
+        {
+            "data": {"path": str(root / "churn.csv"), "label": "churned"},
+            "pipeline_root": str(root / "pipeline_root"),
+            "reference_root": str(root / "references"),
+            "push": {"registry": str(root / "registry"), "model_name": "churn"},
+            "serving": {"request_log": {"dir": str(root / "logs")}},
+            "monitor": {"output_dir": str(root / "monitoring"), **monitor},
+        }
+    ), version
+
+
+def write_hour(cfg, hour: int, rows: int, seed: int, drifts=(), version: int = 1) -> pd.DataFrame:
+    frame = simulate.rows(rows, seed, list(drifts))
+    records = simulate.records(frame, T0 + hour * HOUR, 3600, "churn", version, prefix=f"h{hour}")
+    simulate.write(cfg.serving.request_log.dir, records)
+    return frame
+
+
+def hour_window(hour: int) -> windows.Window:
+    return windows.Window(T0 + hour * HOUR, T0 + (hour + 1) * HOUR)
+
+
+def flagged_inputs(result) -> set[str]:
+    return {s["feature"] for s in result.shifts if s["flagged"] and s["feature"] in FEATURES}
+
+
+@pytest.fixture(scope="module")
+def stationary(tmp_path_factory):
+    """22 hours of logs from one distribution, 1000 requests an hour."""
+    root = tmp_path_factory.mktemp("stationary")
+    cfg, version = champion_setup(root)
+    for hour in range(22):
+        write_hour(cfg, hour, 1000, seed=100 + hour, version=version)
+    return cfg
+
+
+def test_no_drift_raises_at_most_10_percent_false_alarms_over_21_windows(stationary):
+    results = [core.run(stationary, hour_window(h))[0] for h in range(1, 22)]
+    assert all(r.window["rows"] == 1000 and r.previous["rows"] == 1000 for r in results)
+    assert all(r.champion_version is not None and r.run == "run-1" for r in results)
+    # Every window was compared against both baselines, with every test counted.
+    kinds = {(s["feature"], s["kind"]) for s in results[0].shifts}
+    assert {(f, k) for f in FEATURES for k in ("skew", "drift")} <= kinds
+    assert ("prediction.class", "drift") in kinds
+    alarms = sum(r.verdict == "drift" for r in results)
+    # The corrected tests alone (the most sensitive rule) must also keep their promise.
+    test_alarms = sum(any(s["significant"] for s in r.shifts) for r in results)
+    print(f"false alarms: {alarms}/21 (default rule), {test_alarms}/21 (tests alone)")
+    assert alarms / len(results) <= 0.10
+    assert test_alarms / len(results) <= 0.10
+    # The policy's input and the reports are written per window.
+    last = results[-1]
+    body = json.loads(fileio.read_text(fileio.join(last.uri, core.RESULT_FILE)))
+    assert body["verdict"] == last.verdict
+    page = fileio.read_text(fileio.join(last.uri, core.REPORT_HTML))
+    assert "<script" not in page and "http" not in page.split("</style>")[1]
+
+
+@pytest.mark.parametrize(
+    "drift, feature",
+    [("category_mix:plan", "plan"), ("mean_shift:income=1.5", "income")],
+)
+def test_drift_in_one_feature_flags_that_feature_only(tmp_path, drift, feature):
+    cfg, version = champion_setup(tmp_path)
+    write_hour(cfg, 0, 1500, seed=7, version=version)
+    write_hour(cfg, 1, 1500, seed=8, drifts=[drift], version=version)
+    result, markdown, page = core.run(cfg, hour_window(1))
+    assert result.verdict == "drift"
+    assert flagged_inputs(result) == {feature}
+    kinds = {s["kind"] for s in result.shifts if s["flagged"] and s["feature"] == feature}
+    assert kinds == {"skew", "drift"}
+    # Ranked first, in both reports, with both window sizes.
+    assert result.shifts[0]["feature"] == feature
+    assert "1,500 rows" in markdown and f"| {feature} |" in markdown
+    assert feature in page and "previous window" in page
+
+
+@functools.cache
+def _training():
+    from components.schema.core import infer
+
+    stats = compare.statistics(simulate.rows(5000, seed=1), KINDS)
+    return stats, infer(stats, "churned", SchemaConfig())
+
+
+def _compare(n: int, seeds: tuple[int, int], drifts=(), **settings):
+    cfg = PipelineConfig.model_validate({"monitor": {"min_window_rows": 10, **settings}}).monitor
+    stats, schema = _training()
+
+    def frame(seed, d=()):
+        return windows.to_frame(simulate.records(simulate.rows(n, seed, list(d)), T0, 3600))
+
+    shifts, _, _ = compare.compare(
+        frame(seeds[0], drifts), frame(seeds[1]), schema, stats, cfg, "churned"
+    )
+    return {(s.feature, s.kind): s for s in shifts}
+
+
+def test_small_windows_distances_alone_would_alarm_but_the_tests_do_not():
+    """20-row windows, no drift: TFDV distances often exceed 0.3 by chance alone."""
+    distance_alarms = flagged = 0
+    for seed in range(10):
+        shifts = _compare(20, (100 + seed, 200 + seed))
+        distance_alarms += any(s.distance > s.threshold for s in shifts.values())
+        flagged += any(s.flagged for s in shifts.values())
+        noisy = [s for s in shifts.values() if s.distance > s.threshold]
+        assert all(s.status.startswith("distance only") for s in noisy)
+    assert distance_alarms >= 3  # what a distance-only monitor would have raised
+    assert flagged == 0
+
+
+def test_a_small_real_shift_is_caught_by_the_test_on_a_large_window_only():
+    """0.25 standard deviations of usage_hours: far under the distance threshold at any
+    size; the KS test misses it on 30 rows and rejects it on 3000."""
+    small = _compare(30, (20, 21), ["mean_shift:usage_hours=0.25"])
+    large = _compare(3000, (20, 21), ["mean_shift:usage_hours=0.25"])
+    for kind in ("skew", "drift"):
+        s, big = small[("usage_hours", kind)], large[("usage_hours", kind)]
+        assert not s.significant and not s.flagged
+        assert big.significant and big.distance < big.threshold
+        assert not big.flagged  # default rule: real but small, reported and not acted on
+        assert big.status == "significant, below the distance threshold"
+    # flag_when: test acts on it.
+    strict = _compare(3000, (20, 21), ["mean_shift:usage_hours=0.25"], flag_when="test")
+    assert strict[("usage_hours", "drift")].flagged and strict[("usage_hours", "skew")].flagged
+    assert not any(s.flagged for (f, _), s in strict.items() if f in FEATURES - {"usage_hours"})
+
+
+def test_live_quality_with_delayed_labels_equals_a_direct_computation(tmp_path):
+    cfg, version = champion_setup(tmp_path)
+    write_hour(cfg, 0, 400, seed=3, version=version)
+    frame = write_hour(cfg, 1, 800, seed=4, version=version)
+    labels = simulate.labels(frame, prefix="h1")
+    kept = labels.sample(frac=0.7, random_state=0)  # 30% of the labels have not arrived
+    stray = pd.DataFrame({"request_id": ["unknown-1", "unknown-2"], "churned": [0, 1]})
+    path = tmp_path / "labels.parquet"
+    pd.concat([kept, stray]).to_parquet(path)
+    cfg = cfg.model_copy(
+        update={
+            "monitor": cfg.monitor.model_copy(update={"labels": str(path), "min_window_rows": 100})
+        }
+    )
+    result, markdown, _ = core.run(cfg, hour_window(1))
+
+    predicted = (simulate.churn_probability(frame) >= 0.5).astype(int)
+    direct = frame.assign(predicted=predicted, request_id=[f"h1-{i}" for i in range(len(frame))])
+    direct = direct[direct["request_id"].isin(kept["request_id"])]
+    correct = direct["predicted"] == direct["churned"]
+    table = {(r["slice"], r["metric"]): r for r in result.quality}
+    assert result.labels["joined"] == len(kept) and result.labels["labels"] == len(kept) + 2
+    assert table[("overall", "accuracy")]["live"] == pytest.approx(correct.mean())
+    assert table[("overall", "example_count")]["live"] == len(kept)
+    for plan, rows in direct.groupby("plan"):
+        expected = (rows["predicted"] == rows["churned"]).mean()
+        assert table[(f"plan={plan}", "accuracy")]["live"] == pytest.approx(expected)
+    # Next to the champion's evaluation-time quality, with the change.
+    overall = table[("overall", "accuracy")]
+    assert overall["eval"] == EVAL_METRICS["overall"]["accuracy"]
+    assert overall["change"] == pytest.approx(correct.mean() - 0.74)
+    assert "Live quality" in markdown and f"{len(kept):,} of 800" in markdown
+    assert np.isfinite(table[("plan=basic", "accuracy")]["eval"])
+
+
+def test_labels_without_the_label_column_are_refused_naming_it(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("request_id,truth\nr1,1\n")
+    with pytest.raises(DataError, match="has no column 'churned'"):
+        from components.monitor.quality import read_labels
+
+        read_labels(str(path), "churned")
+
+
+def test_too_few_rows_give_no_verdict(tmp_path):
+    cfg, version = champion_setup(tmp_path, train_rows=500)
+    write_hour(cfg, 1, 50, seed=5, version=version)
+    result, markdown, _ = core.run(cfg, hour_window(1))
+    assert result.verdict == "insufficient data" and not result.shifts
+    assert "fewer than monitor.min_window_rows" in markdown
+
+
+def test_a_window_reads_served_records_in_range_in_every_answer_shape(tmp_path):
+    """[start, end) by `ts`, across day directories; shadow copies left out; TF Serving rows,
+    columnar `outputs` and KServe V2 tensors all become one row per example."""
+    day_end = datetime.datetime(2026, 11, 2, 23, 59, 59, tzinfo=datetime.UTC)
+    base = {"model": "m", "version": 1, "role": "served", "features": [{"x": 1.0}]}
+    row = [{"probabilities": [0.2, 0.8], "class_ids": 1, "classes": "b"}]
+    columnar = {"probabilities": [[0.6, 0.4], [0.1, 0.9]], "classes": ["a", "b"]}
+    v2 = [
+        {"name": "probabilities", "shape": [1, 2], "datatype": "FP32", "data": [0.7, 0.3]},
+        {"name": "classes", "shape": [1], "datatype": "BYTES", "data": ["a"]},
+    ]
+    records = [
+        {**base, "ts": day_end.isoformat(), "request_id": "r1", "predictions": row},
+        {
+            **base,
+            "ts": (day_end + datetime.timedelta(seconds=2)).isoformat(),
+            "request_id": "r2",
+            "features": [{"x": 2.0}, {"x": None}],
+            "predictions": columnar,
+        },
+        {
+            **base,
+            "ts": day_end.isoformat(),
+            "request_id": "r1",
+            "role": "shadow",
+            "predictions": row,
+        },
+        {**base, "ts": (day_end + HOUR).isoformat(), "request_id": "late", "predictions": v2},
+        {**base, "ts": (day_end + HOUR / 2).isoformat(), "request_id": "r3", "predictions": v2},
+    ]
+    simulate.write(str(tmp_path), records)
+    assert len(list(tmp_path.glob("m/*/requests-*.jsonl"))) == 2  # two day directories
+    window = windows.Window(day_end, day_end + HOUR)
+    frame = windows.load(str(tmp_path), "m", window)
+    assert list(frame["request_id"]) == ["r1", "r2", "r2", "r3"]
+    assert list(frame["index"]) == [0, 0, 1, 0]
+    assert list(frame["prediction.class"]) == ["b", "a", "b", "a"]
+    assert list(frame["prediction.probability_1"]) == [0.8, 0.4, 0.9, 0.3]
+    assert frame["x"].isna().tolist() == [False, False, True, False]
+    assert window.previous() == windows.Window(day_end - HOUR, day_end)
+    assert windows.resolve("2h", None, "2026-11-02T03:00:00Z").length == 2 * HOUR
+
+
+def test_a_dropped_feature_is_a_schema_anomaly_and_a_drift(tmp_path):
+    cfg, version = champion_setup(tmp_path, train_rows=2000)
+    write_hour(cfg, 0, 500, seed=7, version=version)
+    write_hour(cfg, 1, 500, seed=8, drifts=["drop:device"], version=version)
+    result, markdown, _ = core.run(cfg, hour_window(1))
+    assert result.verdict == "drift"
+    assert result.flagged == ["device (schema: Column dropped)"]
+    assert not flagged_inputs(result)
+    assert "Schema anomalies" in markdown
+
+
+def test_the_baseline_comes_from_the_champion_recorded_artifacts_first(tmp_path):
+    from components.monitor import baseline
+
+    cfg, _ = champion_setup(tmp_path, train_rows=200)
+    found = baseline.resolve(cfg)
+    assert found.run == "run-1" and found.training_statistics.endswith("FeatureStats.pb")
+    assert found.eval_metrics() == EVAL_METRICS and not found.notes
+    # A newer champion whose pusher recorded its artifacts: those win over the history.
+    evaluation = tmp_path / "run-2-evaluation"
+    fileio.write_text(str(evaluation / "metrics.json"), json.dumps({"candidate": {"overall": {}}}))
+    stats = str(tmp_path / "run-2-stats.pb")
+    fileio.copy(found.training_statistics, stats)
+    registry = ModelRegistry(cfg.push.registry, "churn")
+    artifacts = {"evaluation": str(evaluation), "statistics": stats}
+    version = registry.push(str(tmp_path / "model"), {"run": "run-2", "artifacts": artifacts})
+    found = baseline.resolve(cfg)
+    assert (found.version, found.run, found.training_statistics) == (version, "run-2", stats)
+    assert found.evaluation_metrics == str(evaluation / "metrics.json")
+    # Without any: skew is not measured, and the report says why.
+    registry.push(str(tmp_path / "model"), {"run": "run-3"})
+    found = baseline.resolve(cfg)
+    assert found.training_statistics is None and "skew is not measured" in found.notes[0]
