@@ -14,15 +14,17 @@ SERVING_STAMP := $(SERVING_VENV)/.installed
 SERVING_LOCK := requirements/serving-lock.txt
 PORT ?=
 TARGET ?= local
+ENV ?= dev
 REGISTRY ?=
 TAG ?=
 ARGS ?=
 PYTEST_ARGS ?=
+BENCH_ROWS ?= 100000
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup serving-setup run serve test bench images lint format compile clean clean-all
+.PHONY: help setup serving-setup run serve test bench images lint format compile tf-outputs clean clean-all
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,16 +58,20 @@ serve: $(SERVING_STAMP) ## serve the model registry on loopback (PORT=8501, ARGS
 test: $(STAMP) $(SERVING_STAMP) ## run the whole test suite (unit, component, serving, pipeline)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: $(STAMP) $(SERVING_STAMP) ## benchmarks; figures to bench/results.{json,md} (trains a model first if none)
+bench: $(STAMP) $(SERVING_STAMP) ## all benchmarks (~40 min; BENCH_ROWS=100000 is the small size); figures to bench/results.{json,md}
+	$(BIN)/python -m bench.pipeline --before --rows $$(( $(BENCH_ROWS) * 10 ))
+	$(BIN)/python -m bench.data --rows $(BENCH_ROWS)
 	test -f model_registry/penguins/champion.json || $(BIN)/kubetfx run
 	$(BIN)/python -m bench.serving
+	cat bench/results.md
 
 images: ## build the component and server images (TAG: git sha); REGISTRY=... also pushes them
 	$(PYTHON) infra/images.py build $(if $(TAG),--tag $(TAG),) $(if $(REGISTRY),--registry $(REGISTRY) --push,) $(ARGS)
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check; notebooks stored without outputs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tests/notebooks/check_clean.py notebooks
 
 format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -74,6 +80,11 @@ format: $(STAMP) ## apply ruff fixes and formatting
 compile: $(STAMP) ## compile the training pipeline to compiled/training.yaml (TARGET=local|kubeflow|vertex, ARGS=...)
 	mkdir -p compiled
 	$(BIN)/kubetfx compile --pipeline training --target $(TARGET) --output compiled/training.yaml $(ARGS)
+
+tf-outputs: $(STAMP) ## write kubetfx.$(ENV).yaml from terraform/envs/$(ENV)'s outputs (ENV=dev|prod, TAG=..., ARGS='--base my.yaml')
+	@command -v terraform >/dev/null || { echo "make tf-outputs: terraform is not installed (1.11: https://developer.hashicorp.com/terraform/install)" >&2; exit 2; }
+	@test -d terraform/envs/$(ENV) || { echo "make tf-outputs: no terraform/envs/$(ENV); ENV is one of: $$(ls terraform/envs | tr '\n' ' ')" >&2; exit 2; }
+	terraform -chdir=terraform/envs/$(ENV) output -json | $(BIN)/python -m pipelines.tfconfig --out kubetfx.$(ENV).yaml $(if $(TAG),--tag $(TAG),) $(ARGS)
 
 clean: ## remove run outputs and caches (keeps .venv and reference schemas)
 	rm -rf pipeline_root compiled .pytest_cache .ruff_cache

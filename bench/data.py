@@ -1,0 +1,281 @@
+"""Scaling of the data stages, statistics throughput, and the training input pipeline.
+
+1. ingest, statistics, schema + validate and transform on N and 10×N generated rows
+   (default 100,000 and 1,000,000), each stage in its own process, timed, with the peak
+   memory of its whole process tree (Beam workers included) sampled from /proc. A
+   streaming pipeline should take about 10× the time and nearly the same peak memory.
+2. Statistics throughput (rows/s) next to pandas reading the same CSV and describe().
+3. Training: examples/s of the model fed by the tf.data input from the transformed
+   TFRecords, against the same examples already in memory (the input should not be the
+   bottleneck), and the input pipeline alone.
+
+    .venv/bin/python -m bench.data [--rows 100000] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from bench.common import save, spread
+
+STEPS = {  # timed unit -> the stage functions it runs
+    "ingest": ["ingest"],
+    "statistics": ["statistics"],
+    "validate": ["schema", "validate"],
+    "transform": ["transform"],
+}
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        rss[int(entry)] = int(fields[21]) * page
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        total += rss.get(p, 0)
+        stack += children.get(p, [])
+    return total
+
+
+def timed_process(argv: list[str]) -> tuple[float, int]:
+    """(seconds, peak tree memory in bytes) of a command run to completion."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    peak, done = 0, threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss_bytes(proc.pid))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = proc.wait()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if code:
+        sys.exit(f"{' '.join(argv)} failed with exit code {code}")
+    return seconds, peak
+
+
+def _config(data: str, root: str):
+    from pipelines.config import load_config, localize
+    from pipelines.generate import LABEL
+
+    return localize(
+        load_config(
+            None,
+            {
+                "data.path": data,
+                "data.label": LABEL,
+                "pipeline_root": os.path.join(root, "pipeline_root"),
+                "reference_root": os.path.join(root, "references"),
+            },
+        )
+    )
+
+
+def stages(rows: int, tmp: str, repeats: int) -> tuple[dict, str, str]:
+    """Time each data stage on `rows` generated rows; also return the CSV and artifact root."""
+    from components import fileio
+    from pipelines.generate import write
+
+    data = os.path.join(tmp, f"churn-{rows}.csv")
+    write(data, rows, seed=0)
+    measured: dict[str, dict] = {name: {"seconds": [], "peak_mib": []} for name in STEPS}
+    for i in range(repeats):
+        root = os.path.join(tmp, f"stages-{rows}-{i}")
+        config = os.path.join(tmp, f"config-{rows}.json")
+        fileio.write_text(config, _config(data, root).to_json())
+        for name, functions in STEPS.items():
+            argv = [sys.executable, "-m", "bench.stages", *functions, "--root", root]
+            seconds, peak = timed_process([*argv, "--config", config])
+            measured[name]["seconds"].append(seconds)
+            measured[name]["peak_mib"].append(peak / 2**20)
+            print(f"  {rows:,} rows: {name} {seconds:.1f} s, peak {peak / 2**20:.0f} MiB")
+    summary = {
+        name: {"seconds": spread(v["seconds"], 1), "peak_mib": spread(v["peak_mib"], 0)}
+        for name, v in measured.items()
+    }
+    return summary, data, root
+
+
+def pandas_reference(data: str, repeats: int) -> dict:
+    import pandas as pd
+
+    read, describe = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        frame = pd.read_csv(data)
+        read.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        frame.describe(include="all")
+        describe.append(time.perf_counter() - t)
+    return {"read_csv_s": spread(read, 2), "describe_s": spread(describe, 2), "rows": len(frame)}
+
+
+def training_input(root: str, cfg, steps: int, repeats: int) -> dict:
+    """examples/s: fit fed by tf.data from TFRecords, fit on in-memory tensors, input alone.
+
+    Each is timed in steady state: fit runs two epochs of `steps` and the second is timed
+    (the first fills the shuffle buffer and traces the model), as a real training run sees.
+    """
+    import tensorflow as tf
+    import tensorflow_transform as tft
+    import tf_keras as keras
+
+    from components.train import core
+    from components.train import model as default_model
+    from components.transform.core import read_task
+
+    graph = os.path.join(root, "transform_graph")
+    pattern = os.path.join(root, "transformed_examples", "Split-train", "*")
+    task = read_task(graph)
+    tft_output = tft.TFTransformOutput(graph)
+    spec = tft_output.transformed_feature_spec()
+    batch = cfg.train.batch_size
+    data = core.dataset(pattern, spec, task.label, batch, True, cfg.train.seed)
+    held = list(data.take(steps))  # the same batches, parsed, held as tensors
+    memory = (
+        tf.data.Dataset.from_generator(lambda: iter(held), output_signature=data.element_spec)
+        .cache()
+        .repeat()
+    )
+    ctx = core.model_context(tft_output, task, cfg.train, cfg.transform)
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.started
+
+    def fit(source) -> float:
+        timer = EpochTimer()
+        model = default_model.build(ctx)
+        model.fit(source, epochs=2, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+        return steps * batch / timer.seconds
+
+    def input_only() -> float:
+        batches = iter(data)
+        for _ in range(steps):  # fill the shuffle buffer
+            next(batches)
+        t = time.perf_counter()
+        for _ in range(steps):
+            next(batches)
+        return steps * batch / (time.perf_counter() - t)
+
+    result = {
+        "batch_size": batch,
+        "steps": steps,
+        "tfrecord_fit": spread([fit(data) for _ in range(repeats)], 0),
+        "in_memory_fit": spread([fit(memory) for _ in range(repeats)], 0),
+        "input_only": spread([input_only() for _ in range(repeats)], 0),
+    }
+    result["ratio"] = round(result["tfrecord_fit"]["median"] / result["in_memory_fit"]["median"], 2)
+    return result
+
+
+def _cell(stat: dict, digits: int = 1) -> str:
+    return f"{stat['median']:.{digits}f} ({stat['min']:.{digits}f}–{stat['max']:.{digits}f})"
+
+
+def _markdown(small: int, large: int, scaling: dict, stats: dict, train: dict, repeats) -> str:
+    lines = [
+        f"### Data stages: {small:,} against {large:,} generated rows\n",
+        f"Each stage in its own process; median (min–max) of {repeats} repeat(s); peak memory "
+        "of the stage's whole process tree (Beam workers included).\n",
+        f"| stage | {small:,} rows s | {large:,} rows s | time ratio "
+        f"| {small:,} peak MiB | {large:,} peak MiB | memory ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in STEPS:
+        a, b = scaling[small][name], scaling[large][name]
+        lines.append(
+            f"| {name} | {_cell(a['seconds'])} | {_cell(b['seconds'])} "
+            f"| {b['seconds']['median'] / a['seconds']['median']:.1f} "
+            f"| {_cell(a['peak_mib'], 0)} | {_cell(b['peak_mib'], 0)} "
+            f"| {b['peak_mib']['median'] / a['peak_mib']['median']:.2f} |"
+        )
+    lines += [
+        "",
+        f"### Statistics throughput ({large:,} rows)\n",
+        "| what | seconds | rows/s |",
+        "|---|---|---|",
+    ]
+    for name, seconds in stats["rows"]:
+        lines.append(f"| {name} | {seconds:.2f} | {large / seconds:,.0f} |")
+    t = train
+    lines += [
+        "",
+        f"### Training input ({t['steps']} steps of {t['batch_size']} examples)\n",
+        "| fed by | examples/s |",
+        "|---|---|",
+        f"| tf.data from the transformed TFRecords | {_cell(t['tfrecord_fit'], 0)} |",
+        f"| the same batches held in memory | {_cell(t['in_memory_fit'], 0)} |",
+        f"| the tf.data input alone (no model) | {_cell(t['input_only'], 0)} |",
+        "",
+        f"TFRecord-fed / in-memory: {t['ratio']}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000, help="the small size; large is 10×")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--train-steps", type=int, default=300)
+    args = parser.parse_args(argv)
+    small, large = args.rows, args.rows * 10
+    scaling = {}
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
+        for rows in (small, large):
+            print(f"Data stages on {rows:,} rows", flush=True)
+            scaling[rows], data, root = stages(rows, tmp, args.repeats)
+        pandas = pandas_reference(data, args.repeats)
+        tfdv_s = scaling[large]["statistics"]["seconds"]["median"]
+        stats = {
+            "tfdv_statistics_s": tfdv_s,
+            "pandas": pandas,
+            "rows": [
+                ("TFDV statistics stage (process, Beam, all splits)", tfdv_s),
+                ("pandas read_csv", pandas["read_csv_s"]["median"]),
+                ("pandas describe(include='all') in memory", pandas["describe_s"]["median"]),
+            ],
+        }
+        print("Training input", flush=True)
+        train = training_input(root, _config(data, root), args.train_steps, args.repeats)
+    markdown = _markdown(small, large, scaling, stats, train, args.repeats)
+    print(markdown)
+    body = {
+        "rows": [small, large],
+        "stages": {str(k): v for k, v in scaling.items()},
+        "statistics": stats,
+        "training_input": train,
+    }
+    save("data", body, markdown)
+
+
+if __name__ == "__main__":
+    main()
