@@ -14,10 +14,11 @@ import pytest
 from components import fileio
 from components.config import PipelineConfig, SchemaConfig
 from components.errors import DataError
-from components.monitor import compare, core, simulate
+from components.monitor import compare, core
 from components.monitor import window as windows
 from components.push.registry import ModelRegistry
 from components.reference import ReferenceStore
+from tests import serving_traffic as simulate
 
 T0 = datetime.datetime(2026, 11, 2, tzinfo=datetime.UTC)
 HOUR = datetime.timedelta(hours=1)

@@ -1,4 +1,4 @@
-"""Serving-log-shaped data from `kubetfx generate` rows: for tests, demos and notebooks.
+"""Serving-log-shaped data from `kubetfx generate` rows, for the monitoring tests.
 
 Rows of the synthetic churn dataset (pipelines/generate.py, optionally drifted) become request
 log records written by the model server's own writer (components/serving/logs.py), with the
