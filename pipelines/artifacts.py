@@ -20,19 +20,11 @@ import re
 
 from components import fileio
 from components.errors import KubetfxError
+from pipelines.local import EXECUTOR_OUTPUT
+from pipelines.training import STAGES
 
-EXECUTOR_OUTPUT = "executor_output.json"  # what kfp.local writes for a step that succeeded
-STEPS = (  # the training pipeline's task names (a test keeps them in step with it)
-    "ingest",
-    "statistics",
-    "schema",
-    "validate",
-    "transform",
-    "train",
-    "evaluate",
-    "infra-validate",
-    "push",
-)
+# The training pipeline's task names (KFP spells them with dashes).
+STEPS = tuple(fn.__name__.replace("_", "-") for fn in STAGES)
 _STAMP = re.compile(r"(\d{4}(?:-\d{2}){5}-\d+)$")  # kfp.local run names end with a timestamp
 
 
