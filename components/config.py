@@ -83,7 +83,18 @@ class IngestConfig(_Section):
     partition_column: str | None = Field(
         None, description="Hash this column instead of the whole row (keeps a key in one split)."
     )
-    num_shards: int = Field(1, ge=1, le=256, description="TFRecord files per split.")
+    num_shards: int | Literal["auto"] = Field(
+        "auto",
+        description="TFRecord files per split. auto: one per 32 MiB of input, at most 64, so "
+        "Beam workers read a split in parallel (a gzipped file is read by one worker).",
+    )
+
+    @field_validator("num_shards", mode="before")
+    @classmethod
+    def _check_shards(cls, value):
+        if value == "auto" or (type(value) is int and 1 <= value <= 256):
+            return value
+        raise ValueError("must be 'auto' or a number of files from 1 to 256")
 
     @field_validator("splits")
     @classmethod

@@ -207,6 +207,11 @@ def input_fingerprint(files: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+def auto_shards(input_bytes: int, per_shard: int = 32 * 2**20, most: int = 64) -> int:
+    """Files per split for ingest.num_shards 'auto': one per 32 MiB of input, at most 64."""
+    return max(1, min(most, -(-input_bytes // per_shard)))
+
+
 def run(data: DataConfig, ingest: IngestConfig, output_uri: str) -> IngestResult:
     """Read data.path and write {output_uri}/Split-{name}/data_tfrecord-SSSSS-of-NNNNN.gz."""
     import tensorflow as tf
@@ -215,6 +220,9 @@ def run(data: DataConfig, ingest: IngestConfig, output_uri: str) -> IngestResult
     files, span = resolve_input(data.path)
     fmt = detect_format(files, data.format)
     buckets = split_buckets(ingest.splits)
+    shards = ingest.num_shards
+    if shards == "auto":
+        shards = auto_shards(sum(fileio.size(f) for f in files))
     for split in ingest.splits:
         fileio.makedirs(fileio.join(output_uri, f"Split-{split}"))
     writers = {
@@ -222,12 +230,12 @@ def run(data: DataConfig, ingest: IngestConfig, output_uri: str) -> IngestResult
             fileio.join(
                 output_uri,
                 f"Split-{split}",
-                f"data_tfrecord-{shard:05d}-of-{ingest.num_shards:05d}.gz",
+                f"data_tfrecord-{shard:05d}-of-{shards:05d}.gz",
             ),
             options="GZIP",
         )
         for split in ingest.splits
-        for shard in range(ingest.num_shards)
+        for shard in range(shards)
     }
     rows = dict.fromkeys(ingest.splits, 0)
     columns: dict[str, str] = {}
@@ -241,7 +249,7 @@ def run(data: DataConfig, ingest: IngestConfig, output_uri: str) -> IngestResult
             labels.add(batch.column(data.label))
             keys = row_keys(batch, ingest.partition_column)
             for example, split in zip(examples, assign_splits(keys, buckets), strict=True):
-                writers[(split, rows[split] % ingest.num_shards)].write(example)
+                writers[(split, rows[split] % shards)].write(example)
                 rows[split] += 1
     finally:
         for writer in writers.values():

@@ -55,6 +55,16 @@ def test_split_is_deterministic_and_independent_of_sharding(tmp_path, penguins_c
     )
 
 
+def test_auto_sharding_gives_one_file_per_32_mib_of_input(tmp_path, penguins_csv):
+    assert [core.auto_shards(n * 2**20) for n in (0, 1, 32, 33, 100, 10_000)] == [
+        1, 1, 1, 2, 4, 64,
+    ]  # fmt: skip
+    core.run(DataConfig(path=penguins_csv, label="species"), IngestConfig(), str(tmp_path))
+    assert [os.path.basename(p) for p in glob.glob(str(tmp_path / "Split-eval" / "*"))] == [
+        "data_tfrecord-00000-of-00001.gz"
+    ]
+
+
 def _canonical(example: tf.train.Example) -> str:
     # Serialized bytes depend on map order; the feature values do not.
     return repr(sorted((k, str(v)) for k, v in example.features.feature.items()))

@@ -49,7 +49,7 @@ def test_yaml_errors_name_field_value_and_expectation(tmp_path):
         load_config(str(path))
     message = str(err.value)
     assert "data.lable: unknown field (got 'y')" in message
-    assert "ingest.num_shards: Input should be greater than or equal to 1 (got 0)" in message
+    assert "ingest.num_shards: must be 'auto' or a number of files from 1 to 256 (got 0)" in message
     assert "ingest.splits: must include ['eval']" in message
     assert "validate.drift_thresholds: threshold for 'income' must be in (0, 1]" in message
     assert str(path) in message
