@@ -1,5 +1,6 @@
 """Orchestration overhead: the training pipeline under kfp.local against the same stage
-functions called one after another in this Python process (no kfp, no subprocesses).
+functions called one after another in one fresh Python process (no kfp, no subprocess per
+step).
 
 Both runs use the same config and data, so the difference is what orchestration costs:
 a process and its imports per step, kfp's executor and artifact bookkeeping. The fixed
@@ -12,6 +13,7 @@ step imports, and a Beam pipeline that does nothing on the configured runner.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +21,7 @@ import tempfile
 import time
 
 from bench.common import save, spread
-from bench.stages import STAGE_NAMES, Stages
+from bench.stages import STAGE_NAMES
 
 # What each step's body imports (beyond the package itself); its start-up cost in kfp.local.
 STEP_IMPORTS = {
@@ -70,15 +72,21 @@ def kfp_local(cfg) -> dict:
 
 
 def direct(cfg, root: str) -> dict:
-    """The same component functions called in order in this process. Seconds per step."""
-    stages = Stages(cfg, os.path.join(root, "direct"))
-    steps, started = {}, time.perf_counter()
-    for name in STAGE_NAMES:
-        t = time.perf_counter()
-        stages.call(name)
-        steps[name] = round(time.perf_counter() - t, 2)
-        print(f"  direct {name}: {steps[name]:.1f} s", flush=True)
-    return {"total": round(time.perf_counter() - started, 2), "steps": steps}
+    """The same component functions called in order in one fresh process. Seconds per step.
+
+    A fresh process per run, so each run pays the imports once, as a script would.
+    """
+    from components import fileio
+
+    config = os.path.join(root, "config.json")
+    fileio.write_text(config, cfg.to_json())
+    argv = [sys.executable, "-m", "bench.stages", *STAGE_NAMES, "--root", root + "/direct"]
+    started = time.perf_counter()
+    out = subprocess.run(
+        [*argv, "--config", config], check=True, stdout=subprocess.PIPE, text=True, env=_quiet_env()
+    )
+    total = time.perf_counter() - started
+    return {"total": round(total, 2), "steps": json.loads(out.stdout.strip().splitlines()[-1])}
 
 
 def import_seconds(step: str) -> float:

@@ -2,7 +2,8 @@
 
 Each stage is the very function kfp.local runs in a subprocess, here given plain artifacts
 laid out under one directory. The benchmarks use it to time the stages with no
-orchestration around them, all in one process or one stage per process:
+orchestration around them, all in one process or one stage per process (the seconds each
+stage took are the last line printed, as JSON):
 
     python -m bench.stages STAGE --root DIR --config FILE.json
 """
@@ -10,7 +11,10 @@ orchestration around them, all in one process or one stage per process:
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
+import time
 
 from kfp import dsl
 
@@ -94,8 +98,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", required=True, help="the PipelineConfig as a JSON file")
     args = parser.parse_args(argv)
     stages = Stages(PipelineConfig.from_json(fileio.read_text(args.config)), args.root)
+    seconds = {}
     for stage in args.stages:
+        started = time.perf_counter()
         stages.call(stage)
+        seconds[stage] = round(time.perf_counter() - started, 2)
+        print(f"  direct {stage}: {seconds[stage]:.1f} s", file=sys.stderr, flush=True)
+    print(json.dumps(seconds))  # the last line of stdout: seconds per stage
 
 
 if __name__ == "__main__":
