@@ -335,6 +335,11 @@ class EvaluateConfig(_Section):
     directional: list[DirectionalCheck] = Field(
         default_factory=list, description="Behavioral tests: features with a known effect."
     )
+    behavior_rows: int = Field(
+        10_000,
+        ge=1,
+        description="Eval rows the behavioral tests run on (they are held in memory).",
+    )
 
 
 class InfraValidateConfig(_Section):

@@ -21,20 +21,40 @@ def _class_suffix(sub_key: str, classes: tuple[str, ...]) -> str:
     return f"[{sub_key}]"
 
 
-def slice_metrics(output_uri: str, model_name: str, classes: tuple[str, ...] = ()) -> dict:
-    """{slice: {metric[class]: value}} for one model; NaNs (empty slices) left out."""
+def slice_metrics(
+    output_uri: str, model_name: str, classes: tuple[str, ...] = (), threshold: float = 0.5
+) -> dict:
+    """{slice: {metric[class]: value}} for one model; NaNs (empty slices) left out.
+
+    Per class, precision and recall at `threshold` come from the ConfusionMatrixPlot.
+    """
     import tensorflow_model_analysis as tfma
 
     result = tfma.load_eval_result(output_uri, model_name=model_name)
     out: dict[str, dict[str, float]] = {}
+
+    def put(slice_key, sub_key: str, name: str, number) -> None:
+        if isinstance(number, int | float) and not math.isnan(number):
+            flat = out.setdefault(_slice_name(slice_key), {})
+            flat[name + _class_suffix(sub_key, classes)] = float(number)
+
     for slice_key, outputs in result.slicing_metrics:
-        flat = out.setdefault(_slice_name(slice_key), {})
+        out.setdefault(_slice_name(slice_key), {})
         for sub_keys in outputs.values():
             for sub_key, metrics in sub_keys.items():
                 for name, value in metrics.items():
                     number = value.get("doubleValue") if isinstance(value, dict) else None
-                    if isinstance(number, int | float) and not math.isnan(number):
-                        flat[name + _class_suffix(sub_key, classes)] = float(number)
+                    put(slice_key, sub_key, name, number)
+    for slice_key, plots in result.plots:
+        for sub_keys in plots.values():
+            for sub_key, plot in sub_keys.items():
+                matrices = plot.get("confusionMatrixAtThresholds", {}).get("matrices", [])
+                at = min(
+                    matrices, key=lambda m: abs(m.get("threshold", 0.0) - threshold), default={}
+                )
+                for name in ("precision", "recall"):
+                    if name in at:
+                        put(slice_key, sub_key, name, at[name])
     return out
 
 

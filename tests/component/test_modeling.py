@@ -175,6 +175,39 @@ def test_blessed_first_then_a_worse_model_is_gated(penguins, tmp_path):
     assert (registry.versions(), registry.champion()) == before
 
 
+def test_precision_and_recall_per_class_equal_a_direct_count(penguins, tmp_path):
+    """They are read from the confusion-matrix plot at evaluate.decision_threshold."""
+    cfg, paths = penguins
+    at = 0.7
+    cfg = cfg.model_copy(
+        update={"evaluate": cfg.evaluate.model_copy(update={"decision_threshold": at})}
+    )
+    result = _evaluate(cfg, paths, paths["model"], None, tmp_path)
+    serialized = _raw_eval_examples(paths)
+    model = tf.saved_model.load(paths["model"])
+    probs = model.signatures[SERVING_TF_EXAMPLE](examples=tf.constant(serialized))
+    probs = probs["probabilities"].numpy()
+    classes = transform.read_task(paths["graph"]).classes
+    labels = [
+        tf.train.Example.FromString(e).features.feature["species"].bytes_list.value[0].decode()
+        for e in serialized
+    ]
+    overall = result.metrics["overall"]
+    for k, name in enumerate(classes):
+        predicted, actual = probs[:, k] > at, np.array(labels) == name
+        true_positives = (predicted & actual).sum()
+        assert overall[f"precision[{name}]"] == pytest.approx(true_positives / predicted.sum())
+        assert overall[f"recall[{name}]"] == pytest.approx(true_positives / actual.sum())
+    assert "precision[Adelie]" in result.metrics["island=Biscoe"]
+
+
+def test_behavior_checks_read_at_most_behavior_rows(penguins):
+    _, paths = penguins
+    everything = len(_raw_eval_examples(paths))
+    assert len(evaluate._read_examples(paths["examples"], 5)) == 5
+    assert len(evaluate._read_examples(paths["examples"], 10**6)) == everything > 5
+
+
 def test_no_thresholds_never_blesses(penguins, tmp_path):
     cfg, paths = penguins
     open_gate = cfg.model_copy(update={"evaluate": EvaluateConfig(slices=[])})
