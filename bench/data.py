@@ -2,8 +2,10 @@
 
 1. ingest, statistics, schema + validate and transform on N and 10×N generated rows
    (default 100,000 and 1,000,000), each stage in its own process, timed, with the peak
-   memory of its whole process tree (Beam workers included) sampled from /proc. A
-   streaming pipeline should take about 10× the time and nearly the same peak memory.
+   memory of its whole process tree (Beam workers included) sampled from /proc. The Beam
+   stages (statistics, transform) run on both DirectRunner set-ups the config chooses
+   between, one process and 2 worker processes, so each ratio compares one runner at both
+   sizes. A streaming pipeline should take about 10× the time and nearly the same memory.
 2. Statistics throughput (rows/s) next to pandas reading the same CSV and describe().
 3. Training: examples/s of the model fed by the tf.data input from the transformed
    TFRecords, against the same examples already in memory (the input should not be the
@@ -29,6 +31,18 @@ STEPS = {  # timed unit -> the stage functions it runs
     "statistics": ["statistics"],
     "validate": ["schema", "validate"],
     "transform": ["transform"],
+}
+BEAM_STEPS = ("statistics", "transform")  # the others do not run Beam
+# The two DirectRunner set-ups the default config chooses between by input size
+# (beam.in_memory_below_mb): scaling is measured on each, so that a ratio compares the same
+# runner at both sizes.
+RUNNERS = {
+    "one process": ["--runner=DirectRunner", "--direct_running_mode=in_memory"],
+    "2 worker processes": [
+        "--runner=DirectRunner",
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=2",
+    ],
 }
 
 
@@ -78,10 +92,11 @@ def timed_process(argv: list[str]) -> tuple[float, int]:
     return seconds, peak
 
 
-def _config(data: str, root: str):
+def _config(data: str, root: str, beam_args: list[str] | None = None):
     from pipelines.config import load_config, localize
     from pipelines.generate import LABEL
 
+    runner = {"beam.pipeline_args": beam_args, "beam.in_memory_below_mb": 0} if beam_args else {}
     return localize(
         load_config(
             None,
@@ -90,34 +105,50 @@ def _config(data: str, root: str):
                 "data.label": LABEL,
                 "pipeline_root": os.path.join(root, "pipeline_root"),
                 "reference_root": os.path.join(root, "references"),
+                **runner,
             },
         )
     )
 
 
 def stages(rows: int, tmp: str, repeats: int) -> tuple[dict, str, str]:
-    """Time each data stage on `rows` generated rows; also return the CSV and artifact root."""
+    """Time each data stage on `rows` generated rows, the Beam stages once per runner.
+
+    Returns {'ingest' | 'validate' | 'statistics (runner)' | ...: summary}, the CSV and the
+    artifact root of the first runner.
+    """
     from components import fileio
     from pipelines.generate import write
 
     data = os.path.join(tmp, f"churn-{rows}.csv")
     write(data, rows, seed=0)
-    measured: dict[str, dict] = {name: {"seconds": [], "peak_mib": []} for name in STEPS}
+    measured: dict[str, dict] = {}
     for i in range(repeats):
-        root = os.path.join(tmp, f"stages-{rows}-{i}")
-        config = os.path.join(tmp, f"config-{rows}.json")
-        fileio.write_text(config, _config(data, root).to_json())
-        for name, functions in STEPS.items():
-            argv = [sys.executable, "-m", "bench.stages", *functions, "--root", root]
-            seconds, peak = timed_process([*argv, "--config", config])
-            measured[name]["seconds"].append(seconds)
-            measured[name]["peak_mib"].append(peak / 2**20)
-            print(f"  {rows:,} rows: {name} {seconds:.1f} s, peak {peak / 2**20:.0f} MiB")
+        first = None
+        for n, (runner, args) in enumerate(RUNNERS.items()):
+            root = os.path.join(tmp, f"stages-{rows}-{i}-{n}")
+            config = os.path.join(tmp, f"config-{rows}-{n}.json")
+            fileio.write_text(config, _config(data, root, args).to_json())
+            if first is None:  # ingest and validate do not run Beam: once, then shared
+                first, units = root, list(STEPS)
+            else:
+                os.makedirs(root)
+                for shared in ("examples", "schema"):
+                    os.symlink(os.path.join(first, shared), os.path.join(root, shared))
+                units = list(BEAM_STEPS)
+            for unit in units:
+                argv = [sys.executable, "-m", "bench.stages", *STEPS[unit], "--root", root]
+                seconds, peak = timed_process([*argv, "--config", config])
+                key = f"{unit} ({runner})" if unit in BEAM_STEPS else unit
+                into = measured.setdefault(key, {"seconds": [], "peak_mib": []})
+                into["seconds"].append(seconds)
+                into["peak_mib"].append(peak / 2**20)
+                print(f"  {rows:,} rows: {key} {seconds:.1f} s, peak {peak / 2**20:.0f} MiB")
     summary = {
         name: {"seconds": spread(v["seconds"], 1), "peak_mib": spread(v["peak_mib"], 0)}
         for name, v in measured.items()
     }
-    return summary, data, root
+    return summary, data, first
 
 
 def pandas_reference(data: str, repeats: int) -> dict:
@@ -204,12 +235,15 @@ def _markdown(small: int, large: int, scaling: dict, stats: dict, train: dict, r
     lines = [
         f"### Data stages: {small:,} against {large:,} generated rows\n",
         f"Each stage in its own process; median (min–max) of {repeats} repeat(s); peak memory "
-        "of the stage's whole process tree (Beam workers included).\n",
+        "of the stage's whole process tree (Beam workers included). The Beam stages run on "
+        "each DirectRunner set-up at both sizes; the default config picks one process below "
+        "`beam.in_memory_below_mb` (16 MiB of examples: the small size here) and 2 worker "
+        "processes above it.\n",
         f"| stage | {small:,} rows s | {large:,} rows s | time ratio "
         f"| {small:,} peak MiB | {large:,} peak MiB | memory ratio |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name in STEPS:
+    for name in scaling[small]:
         a, b = scaling[small][name], scaling[large][name]
         lines.append(
             f"| {name} | {_cell(a['seconds'])} | {_cell(b['seconds'])} "
@@ -254,12 +288,18 @@ def main(argv: list[str] | None = None) -> None:
             print(f"Data stages on {rows:,} rows", flush=True)
             scaling[rows], data, root = stages(rows, tmp, args.repeats)
         pandas = pandas_reference(data, args.repeats)
-        tfdv_s = scaling[large]["statistics"]["seconds"]["median"]
+        tfdv_s = {
+            runner: scaling[large][f"statistics ({runner})"]["seconds"]["median"]
+            for runner in RUNNERS
+        }
         stats = {
             "tfdv_statistics_s": tfdv_s,
             "pandas": pandas,
             "rows": [
-                ("TFDV statistics stage (process, Beam, all splits)", tfdv_s),
+                *(
+                    (f"TFDV statistics stage ({runner}; process start, Beam, all splits)", s)
+                    for runner, s in tfdv_s.items()
+                ),
                 ("pandas read_csv", pandas["read_csv_s"]["median"]),
                 ("pandas describe(include='all') in memory", pandas["describe_s"]["median"]),
             ],

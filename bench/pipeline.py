@@ -7,7 +7,7 @@ a process and its imports per step, kfp's executor and artifact bookkeeping. The
 costs are broken down by measuring them alone: a fresh interpreter importing what each
 step imports, and a Beam pipeline that does nothing on the configured runner.
 
-    .venv/bin/python -m bench.pipeline [--rows 1000000] [--repeats 1]
+    .venv/bin/python -m bench.pipeline [--rows 1000000] [--repeats 3] [--rows-repeats 1]
 """
 
 from __future__ import annotations
@@ -89,12 +89,19 @@ def direct(cfg, root: str) -> dict:
     return {"total": round(total, 2), "steps": json.loads(out.stdout.strip().splitlines()[-1])}
 
 
-def import_seconds(step: str) -> float:
-    """A fresh interpreter importing the step's component and libraries (kfp.local's cost)."""
-    code = f"import kfp, components.{step}.component, {STEP_IMPORTS[step]}"
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, env=_quiet_env())
-    return time.perf_counter() - started
+def import_seconds(code: str, repeats: int = 3) -> float:
+    """A fresh interpreter running `code` (imports): the median of `repeats` starts."""
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env=_quiet_env())
+        runs.append(time.perf_counter() - started)
+    return sorted(runs)[len(runs) // 2]
+
+
+def step_import_code(step: str) -> str:
+    """What kfp.local's executor process for `step` imports before the body runs."""
+    return f"import kfp, components.{step}.component, {STEP_IMPORTS[step]}"
 
 
 def beam_startup_seconds(cfg) -> float:
@@ -149,7 +156,8 @@ def measure(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="generated rows (0: skip)")
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=1, help="runs on the default dataset")
+    parser.add_argument("--rows-repeats", type=int, default=1, help="runs on generated rows")
     parser.add_argument("--epochs", type=int, default=1, help="train.epochs on generated rows")
     parser.add_argument(
         "--before", action="store_true", help="also time penguins with Beam always multi-process"
@@ -168,12 +176,17 @@ def main(argv: list[str] | None = None) -> None:
             path = os.path.join(tmp, "churn.csv")
             write(path, args.rows, seed=0)
             rows.append(
-                measure(f"generated, {args.rows:,} rows", path, LABEL, args.repeats, args.epochs)
+                measure(
+                    f"generated, {args.rows:,} rows", path, LABEL, args.rows_repeats, args.epochs
+                )
             )
     cfg = _config(None, None, tempfile.gettempdir(), None)
-    imports = {step: round(import_seconds(step), 2) for step in STEP_IMPORTS}
+    print("fixed costs: imports per step, an empty Beam pipeline", flush=True)
+    imports = {step: round(import_seconds(step_import_code(step)), 2) for step in STEP_IMPORTS}
     beam = round(beam_startup_seconds(cfg), 2)
     breakdown = {
+        "interpreter_s": round(import_seconds("pass"), 2),
+        "kfp_import_s": round(import_seconds("import kfp"), 2),
         "imports_per_step_s": imports,
         "imports_total_s": round(sum(imports.values()), 1),
         "beam_startup_s": beam,
@@ -187,15 +200,15 @@ def main(argv: list[str] | None = None) -> None:
 def _markdown(rows: list[dict], breakdown: dict, args) -> str:
     lines = [
         "### Orchestration overhead (kfp.local against the stages called in one process)\n",
-        f"Median (min–max) of {args.repeats} run(s) each; generated data trains "
+        f"Median (min–max) of the runs each row names; generated data trains "
         f"{args.epochs} epoch(s).\n",
-        "| data | kfp.local s | direct s | overhead s | ratio |",
-        "|---|---|---|---|---|",
+        "| data | runs | kfp.local s | direct s | overhead s | ratio |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         k, d = r["kfp_local_s"], r["direct_s"]
         lines.append(
-            f"| {r['data']} | {k['median']} ({k['min']}–{k['max']}) "
+            f"| {r['data']} | {k['repeats']} | {k['median']} ({k['min']}–{k['max']}) "
             f"| {d['median']} ({d['min']}–{d['max']}) | {r['overhead_s']} | {r['ratio']} |"
         )
     lines += ["", "| step | " + " | ".join(f"{r['data']}: kfp / direct s" for r in rows) + " |"]
@@ -207,8 +220,10 @@ def _markdown(rows: list[dict], breakdown: dict, args) -> str:
     lines += [
         "",
         "Where the fixed cost goes: a fresh interpreter importing each step's libraries "
-        f"costs {breakdown['imports_total_s']} s over the 9 steps "
-        f"({', '.join(f'{k} {v}' for k, v in imports.items())}); an empty Beam pipeline on "
+        f"(median of 3 starts) costs {breakdown['imports_total_s']} s over the 9 steps "
+        f"({', '.join(f'{k} {v}' for k, v in imports.items())}), of which the interpreter is "
+        f"{breakdown['interpreter_s']} s and `import kfp` {breakdown['kfp_import_s']} s; the "
+        "direct run pays the imports once. An empty Beam pipeline on "
         f"the configured runner starts in {breakdown['beam_startup_s']} s "
         f"(× {breakdown['beam_pipelines']} Beam steps). kfp.local's per-step time is "
         "measured from one step's end to the next, so it includes the process start.",
