@@ -237,7 +237,7 @@ def _markdown(small: int, large: int, scaling: dict, stats: dict, train: dict, r
         f"Each stage in its own process; median (min–max) of {repeats} repeat(s); peak memory "
         "of the stage's whole process tree (Beam workers included). The Beam stages run on "
         "each DirectRunner set-up at both sizes; the default config picks one process below "
-        "`beam.in_memory_below_mb` (16 MiB of examples: the small size here) and 2 worker "
+        "`beam.in_memory_below_mb` of input (16 MiB by default) and 2 worker "
         "processes above it.\n",
         f"| stage | {small:,} rows s | {large:,} rows s | time ratio "
         f"| {small:,} peak MiB | {large:,} peak MiB | memory ratio |",
