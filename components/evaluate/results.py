@@ -46,7 +46,7 @@ def slice_metrics(
                     number = value.get("doubleValue") if isinstance(value, dict) else None
                     put(slice_key, sub_key, name, number)
     for slice_key, plots in result.plots:
-        for sub_keys in plots.values():
+        for sub_keys in (plots or {}).values():  # None when there are no plots (regression)
             for sub_key, plot in sub_keys.items():
                 matrices = plot.get("confusionMatrixAtThresholds", {}).get("matrices", [])
                 at = min(
