@@ -33,17 +33,10 @@ STEPS = {  # timed unit -> the stage functions it runs
     "transform": ["transform"],
 }
 BEAM_STEPS = ("statistics", "transform")  # the others do not run Beam
-# The two DirectRunner set-ups the default config chooses between by input size
-# (beam.in_memory_below_mb): scaling is measured on each, so that a ratio compares the same
-# runner at both sizes.
-RUNNERS = {
-    "one process": ["--runner=DirectRunner", "--direct_running_mode=in_memory"],
-    "2 worker processes": [
-        "--runner=DirectRunner",
-        "--direct_running_mode=multi_processing",
-        "--direct_num_workers=2",
-    ],
-}
+# The two DirectRunner set-ups the config chooses between by input size, forced here through
+# that same setting (beam.in_memory_below_mb) so that a ratio compares one runner at both
+# sizes: always one process, and always the default beam.pipeline_args (2 worker processes).
+RUNNERS = {"one process": 2**40, "2 worker processes": 0}
 
 
 def tree_rss_bytes(pid: int) -> int:
@@ -92,11 +85,11 @@ def timed_process(argv: list[str]) -> tuple[float, int]:
     return seconds, peak
 
 
-def _config(data: str, root: str, beam_args: list[str] | None = None):
+def _config(data: str, root: str, in_memory_below_mb: float | None = None):
     from pipelines.config import load_config, localize
     from pipelines.generate import LABEL
 
-    runner = {"beam.pipeline_args": beam_args, "beam.in_memory_below_mb": 0} if beam_args else {}
+    runner = {} if in_memory_below_mb is None else {"beam.in_memory_below_mb": in_memory_below_mb}
     return localize(
         load_config(
             None,
@@ -125,10 +118,10 @@ def stages(rows: int, tmp: str, repeats: int) -> tuple[dict, str, str]:
     measured: dict[str, dict] = {}
     for i in range(repeats):
         first = None
-        for n, (runner, args) in enumerate(RUNNERS.items()):
+        for n, (runner, below_mb) in enumerate(RUNNERS.items()):
             root = os.path.join(tmp, f"stages-{rows}-{i}-{n}")
             config = os.path.join(tmp, f"config-{rows}-{n}.json")
-            fileio.write_text(config, _config(data, root, args).to_json())
+            fileio.write_text(config, _config(data, root, below_mb).to_json())
             if first is None:  # ingest and validate do not run Beam: once, then shared
                 first, units = root, list(STEPS)
             else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 
 from components import fileio
 from components.config import EvaluateConfig
@@ -132,8 +133,6 @@ def _label_adder(task: Task):
     seen = [0]  # per worker: each Beam worker unpickles its own copy
 
     def add(serialized: bytes):
-        import sys
-
         import tensorflow as tf
 
         seen[0] += 1

@@ -22,7 +22,7 @@ def _class_suffix(sub_key: str, classes: tuple[str, ...]) -> str:
 
 
 def slice_metrics(
-    output_uri: str, model_name: str, classes: tuple[str, ...] = (), threshold: float = 0.5
+    output_uri: str, model_name: str, classes: tuple[str, ...], threshold: float
 ) -> dict:
     """{slice: {metric[class]: value}} for one model; NaNs (empty slices) left out.
 
