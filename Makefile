@@ -4,6 +4,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3.11
+# The oldest Python the locks install on (Debian 12's); setup.py's python_requires says the same
+# and tests/unit/test_lock.py checks every locked package's Requires-Python against it.
+MIN_PYTHON := 3.11.2
+CHECK_PYTHON = $(PYTHON) -c 'import sys; v = sys.version_info; ok = v[:2] == (3, 11) and v[:3] >= tuple(map(int, "$(MIN_PYTHON)".split("."))); sys.exit(0 if ok else "kubetfx needs Python >= $(MIN_PYTHON), < 3.12; $(PYTHON) is %d.%d.%d (set PYTHON=...)" % v[:3])'
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -32,7 +36,7 @@ help: ## list the targets
 
 # The venv is rebuilt only when the lock file or setup.py changes.
 $(STAMP): $(LOCK) setup.py
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "kubetfx needs Python 3.11 (set PYTHON=...)"'
+	@$(CHECK_PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --progress-bar off -r $(LOCK) 2>&1 | { grep -v "^WARNING: Location" || true; }
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | { grep -v "^WARNING: Location" || true; }
@@ -42,6 +46,7 @@ $(STAMP): $(LOCK) setup.py
 setup: $(STAMP) ## create .venv from the lock file (idempotent)
 
 $(SERVING_STAMP): $(SERVING_LOCK)
+	@$(CHECK_PYTHON)
 	test -x $(SERVING_VENV)/bin/python || $(PYTHON) -m venv $(SERVING_VENV)
 	$(SERVING_VENV)/bin/pip install --quiet --progress-bar off -r $(SERVING_LOCK) 2>&1 | { grep -v "^WARNING: Location" || true; }
 	$(SERVING_VENV)/bin/pip check
@@ -49,7 +54,8 @@ $(SERVING_STAMP): $(SERVING_LOCK)
 
 serving-setup: $(SERVING_STAMP) ## create .venv-serving (tensorflow + kserve) for the model server
 
-run: $(STAMP) ## run the training pipeline locally on Palmer Penguins (ARGS='--data my.csv --label y')
+# infra_validate serves the candidate with the model server, so a run needs both environments.
+run: $(STAMP) $(SERVING_STAMP) ## run the training pipeline locally on Palmer Penguins (ARGS='--data my.csv --label y')
 	$(BIN)/kubetfx run $(ARGS)
 
 serve: $(SERVING_STAMP) ## serve the model registry on loopback (PORT=8501, ARGS='--config my.yaml')

@@ -6,7 +6,7 @@ setup(
     name="kubetfx",
     version="0.1.0",
     description="TFX-style MLOps on Kubeflow Pipelines: one pipeline, local and on the cloud.",
-    python_requires=">=3.11,<3.12",
+    python_requires=">=3.11.2,<3.12",
     packages=find_packages(include=["components", "components.*", "pipelines", "pipelines.*"]),
     package_data={"pipelines": ["defaults/*.yaml"]},
     install_requires=[

@@ -126,6 +126,30 @@ class SchemaConfig(_Section):
     max_categorical_values: int = Field(
         100, ge=1, description="String features with more values get no domain."
     )
+    min_domain_mass: float = Field(
+        0.99,
+        gt=0.0,
+        le=1.0,
+        description="Inferred categorical domains tolerate rare new values: at least this "
+        "share of a feature's values must be in its domain (TFDV's "
+        "distribution_constraints.min_domain_mass, stored in the reference schema). 1.0: "
+        "any value outside the domain is an anomaly.",
+    )
+    min_presence_for_required: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="A feature present in fewer than this share of train rows is optional "
+        "(presence 0), so a small eval split that happens to lack it is not 'Column dropped'.",
+    )
+    range_margin: float = Field(
+        0.1,
+        ge=0.0,
+        description="Inferred numeric ranges: the observed [min, max] of the first accepted run "
+        "(every split), widened on each side by this fraction of its width; a feature never "
+        "negative stays non-negative. Values outside it in a later run are an anomaly; edit "
+        "the reference schema's int_domain/float_domain to widen one.",
+    )
 
 
 class ValidateConfig(_Section):
@@ -320,7 +344,16 @@ class EvaluateConfig(_Section):
 
     thresholds: dict[str, MetricThreshold] = Field(
         default_factory=dict,
-        description="Metric name -> threshold. No thresholds: never blessed (fail closed).",
+        description="Metric name -> threshold. Empty: the default gate (beat a naive "
+        "predictor by naive_margin, and do not fall behind the champion).",
+    )
+    naive_margin: float = Field(
+        0.05,
+        ge=0.0,
+        lt=1.0,
+        description="Default gate (no thresholds): the candidate's error (1 - accuracy, or "
+        "mean squared error) must be at most (1 - naive_margin) x the error of a naive "
+        "predictor on the same eval split (majority class; the mean for regression).",
     )
     slices: list[str] | None = Field(
         None, description="Features to slice by. Default: every categorical with <= 10 values."

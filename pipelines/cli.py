@@ -13,11 +13,18 @@ import os
 import sys
 from typing import Any
 
-from components.errors import ConfigError, KubetfxError
+from components.errors import ConfigError, DataError, KubetfxError
 from pipelines.targets import PIPELINES
 
 
+def _verbose_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose", action="store_true", help="show each step's own output and tracebacks"
+    )
+
+
 def _config_flags(parser: argparse.ArgumentParser) -> None:
+    _verbose_flag(parser)
     parser.add_argument("--config", help="YAML config file (see `kubetfx config`)")
     parser.add_argument("--data", help="CSV/Parquet file, glob or {SPAN} pattern (data.path)")
     parser.add_argument("--label", help="label column (data.label)")
@@ -54,25 +61,26 @@ def _load(args: argparse.Namespace):
     return cfg
 
 
-def _check_input_exists(cfg) -> None:
-    """Fail fast (exit 2) on a local data path that matches nothing, before any step runs."""
+def _check_input(cfg) -> None:
+    """Read a local data path once before any step runs: a bad file, a missing or constant
+    label, or a glob matching nothing stops here with one message (exit 2), not as a failed
+    step. Remote data is checked by the ingest step, which has the cloud credentials."""
     from components import fileio
-    from components.errors import DataError
-    from components.ingest.core import resolve_input
+    from components.ingest.core import inspect
 
     if fileio.is_remote(cfg.data.path):
-        return  # checked by the ingest step, which has the cloud credentials
-    try:
-        resolve_input(cfg.data.path)
-    except DataError as e:
-        raise ConfigError(f"--data: {e}") from e
+        return
+    check = inspect(cfg.data, cfg.ingest)
+    print(f"kubetfx: read {check.rows:,} rows, {len(check.columns)} columns", flush=True)
+    for name in check.empty_columns():
+        print(f"kubetfx: warning: column {name!r} is empty in every row; the model leaves it out")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.config import localize
 
     cfg = localize(_load(args))
-    _check_input_exists(cfg)
+    _check_input(cfg)
     # Quieten TensorFlow's C++ start-up chatter in every step's subprocess.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from pipelines import local, summary, training
@@ -187,13 +195,22 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kubetfx")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown (not installed: pip install -e .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubetfx", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"kubetfx {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the training pipeline locally (kfp.local)")
     _config_flags(run)
-    run.add_argument("--verbose", action="store_true", help="show each step's own output")
     run.set_defaults(func=cmd_run)
 
     comp = sub.add_parser("compile", help="compile a pipeline to KFP IR YAML")
@@ -225,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         (
             "promote",
             "give the canary all traffic (KServe: drop canaryTrafficPercent; Vertex: "
-            "100% to the newest deployed model, undeploy the others)",
+            "100%% to the newest deployed model, undeploy the others)",
         ),
         ("rollback", "send all traffic back to the previous model and drop the canary"),
     ):
@@ -252,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="repeatable; kinds: mean_shift, category_mix, new_category, missing, drop",
     )
     gen.add_argument("--no-label", action="store_true", help="leave out the label (serving data)")
+    _verbose_flag(gen)
     gen.set_defaults(func=cmd_generate)
 
     ref = sub.add_parser("reference", help="show, locate or reset a dataset's reference schema")
@@ -265,7 +283,6 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--output", help="directory for predictions and errors (batch_predict.output)")
     bp.add_argument("--output-format", choices=("jsonl", "parquet", "csv"))
     bp.add_argument("--model-version", type=int, help="a registry version (default: champion)")
-    bp.add_argument("--verbose", action="store_true", help="show the step's own output")
     _config_flags(bp)
     bp.set_defaults(func=cmd_batch_predict)
 
@@ -284,7 +301,6 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--project", help="vertex: Google Cloud project (vertex.project)")
     mon.add_argument("--region", help="vertex: Vertex AI region (vertex.region)")
     mon.add_argument("--dry-run", action="store_true", help="cluster targets: print, send nothing")
-    mon.add_argument("--verbose", action="store_true", help="show each step's own output")
     _config_flags(mon)
     mon.set_defaults(func=cmd_monitor)
 
@@ -295,15 +311,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; the only place that turns kubetfx's exceptions into exit codes."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as e:
-        print(f"kubetfx: error: {e}", file=sys.stderr)
+    except (ConfigError, DataError) as e:  # the user's flags, config or input: fix and rerun
+        _explain(args, e, f"kubetfx: error: {e}")
         return 2
-    except KubetfxError as e:
-        print(f"kubetfx: {type(e).__name__}: {e}", file=sys.stderr)
+    except KubetfxError as e:  # the run was valid and failed on its merits
+        _explain(args, e, f"kubetfx: {type(e).__name__}: {e}")
         return 1
+
+
+def _explain(args: argparse.Namespace, error: Exception, message: str) -> None:
+    """One message for the user; the traceback too with --verbose."""
+    if getattr(args, "verbose", False):
+        import traceback
+
+        traceback.print_exception(error, file=sys.stderr)
+    print(message, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ they are made: memory stays flat for any row count, and the same seed gives the 
 
 Columns: age (int), income (float, 5% missing), tenure_months (int), usage_hours (float),
 region, plan, device (categorical; device 3% missing) and the label `churned` (0/1), which
-depends on tenure, plan, usage, age and region.
+depends on tenure, plan, usage, age and region. Two more columns have the shapes real data
+has and synthetic data usually lacks: `city`, a long-tailed categorical (60 values with
+Zipf-like frequencies, most under 1% of rows), and `promo_code`, present in 0.3% of rows.
+They are drawn after everything else, so the other columns do not depend on them.
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ CATEGORIES = {
     "device": (["android", "ios", "web", "desktop"], [0.4, 0.35, 0.15, 0.1]),
 }
 NUMERIC_STD = {"age": 12.0, "income": 25_000.0, "tenure_months": 5.0, "usage_hours": 14.0}
-FEATURES = [*NUMERIC_STD, *CATEGORIES]
+CITIES = [f"city_{i:02d}" for i in range(60)]
+CITY_WEIGHTS = 1.0 / np.arange(1, len(CITIES) + 1) ** 1.1  # Zipf-like: a long tail
+PROMO_CODES = ["SPRING", "WELCOME10", "LOYAL"]
+PROMO_PRESENT = 0.003
+LONG_TAIL = {"city": (CITIES, CITY_WEIGHTS / CITY_WEIGHTS.sum())}
+FEATURES = [*NUMERIC_STD, *CATEGORIES, *LONG_TAIL, "promo_code"]
 BASE_MISSING = {"income": 0.05, "device": 0.03}
 DRIFT_KINDS = {
     "mean_shift": "numeric feature: add VALUE standard deviations to its mean (default 1)",
@@ -130,8 +138,16 @@ def chunk(seed: int, index: int, n: int, drifts: list[Drift], label: bool) -> pd
             if d.kind == "missing"
         }
     )
+    late = {"city", "promo_code"}  # drawn last: the other columns do not depend on them
     for feature, fraction in missing.items():
-        frame.loc[rng.random(n) < fraction, feature] = None
+        if feature not in late:
+            frame.loc[rng.random(n) < fraction, feature] = None
+    cities, weights = LONG_TAIL["city"]
+    frame["city"] = rng.choice(np.array(cities, dtype=object), size=n, p=weights)
+    promo = rng.choice(np.array(PROMO_CODES, dtype=object), size=n)
+    frame["promo_code"] = np.where(rng.random(n) < PROMO_PRESENT, promo, None)
+    for feature in late & missing.keys():
+        frame.loc[rng.random(n) < missing[feature], feature] = None
     if label:
         frame[LABEL] = churned
     dropped = [d.feature for d in drifts if d.kind == "drop"]

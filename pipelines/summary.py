@@ -81,6 +81,8 @@ def _model_lines(result: RunResult) -> list[str]:
     if blessing:
         lines += ["", f"Blessing: {blessing['marker']}"]
         lines += [f"  - {reason}" for reason in blessing["reasons"]]
+        if blessing.get("gate") == "default":
+            lines.append(f"  {STRICTER_GATE}")
     infra = _read_json(steps.get("infra-validate", {}), "infra_blessing", INFRA_FILE)
     if infra:
         marker = "INFRA_BLESSED" if infra["blessed"] else "INFRA_NOT_BLESSED"
@@ -96,6 +98,30 @@ def _model_lines(result: RunResult) -> list[str]:
     return lines
 
 
+STRICTER_GATE = (
+    "A stricter gate: set evaluate.thresholds in a config file (--config), e.g.\n"
+    "    evaluate:\n"
+    "      thresholds:\n"
+    "        accuracy: {lower: 0.9, change: higher_is_better, tolerance: 0.01}\n"
+    "  (mean_squared_error: {upper: ...} for regression; `kubetfx config` prints every key)"
+)
+
+
+def _warnings(result: RunResult) -> list[str]:
+    """What the run did that its user should know, though nothing failed (e.g. an empty
+    column left out of the model)."""
+    from components.validate.core import RESULT_FILE, ValidationResult
+
+    for step in result.steps:
+        anomalies = step.artifacts.get("anomalies")
+        path = os.path.join(anomalies["uri"], RESULT_FILE) if anomalies else None
+        if path and os.path.exists(path):
+            with open(path) as f:
+                found = ValidationResult.from_json(f.read()).warnings
+            return ["", "Warnings:"] + [f"  - {w}" for w in found] if found else []
+    return []
+
+
 def render(result: RunResult) -> str:
     status = "SUCCEEDED" if result.succeeded else "FAILED"
     lines = ["", f"Run {result.run_name or '(not started)'}: {status}", f"  {result.run_dir}", ""]
@@ -105,6 +131,7 @@ def render(result: RunResult) -> str:
         lines.append(f"  {step.name:<{width}}  {step.status:<9}  {took}")
         for name, artifact in step.artifacts.items():
             lines.append(f"      {name}: {artifact['uri']}{_highlights(artifact['metadata'])}")
+    lines += _warnings(result)
     lines += _model_lines(result)
     if result.error:
         lines += ["", f"Error: {result.error}"]

@@ -39,6 +39,7 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
         validated = op["validate"](
             config=config,
             run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            examples=examples,
             statistics=stats,
             schema=inferred,
         )

@@ -22,7 +22,7 @@ def prepare(root, cfg: PipelineConfig) -> dict:
     ingest.run(cfg.data, cfg.ingest, paths["examples"])
     statistics.run(paths["examples"], SPLITS, paths["stats"], FAST_BEAM)
     schema.run(
-        statistics.stats_path(paths["stats"], "train"),
+        {split: statistics.stats_path(paths["stats"], split) for split in SPLITS},
         cfg.data.label,
         cfg.schema_,
         ReferenceStore(str(root / "refs"), cfg.data.name),

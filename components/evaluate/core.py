@@ -13,8 +13,8 @@ import json
 import sys
 
 from components import fileio
-from components.config import EvaluateConfig
-from components.errors import ConfigError
+from components.config import EvaluateConfig, MetricThreshold
+from components.errors import ConfigError, DataError
 from components.evaluate import behavior
 from components.evaluate import blessing as blessing_rules
 from components.statistics.core import examples_pattern
@@ -186,11 +186,12 @@ def run(
     from components.evaluate import results
     from components.schema import core as schema_core
 
-    slices = (
-        cfg.slices
-        if cfg.slices is not None
-        else default_slices(schema_core.load(schema_path), task.label)
-    )
+    schema = schema_core.load(schema_path)
+    slices = cfg.slices if cfg.slices is not None else default_slices(schema, task.label)
+    gate = None
+    if not cfg.thresholds:  # the default gate, turned into TFMA thresholds like any other
+        gate = naive_gate(examples_uri, task, schema, cfg.naive_margin)
+        cfg = cfg.model_copy(update={"thresholds": {gate.metric: gate_threshold(gate)}})
     config = eval_config(task, cfg, slices, with_baseline=baseline_dir is not None)
     models = [tfma.default_eval_shared_model(model_dir, eval_config=config, model_name=CANDIDATE)]
     if baseline_dir:
@@ -230,9 +231,12 @@ def run(
         if cfg.invariance or cfg.directional
         else ([], [])
     )
-    decision = blessing_rules.decide(bool(cfg.thresholds), validation, baseline_dir, checks)
     at = cfg.decision_threshold
     metrics = results.slice_metrics(output_uri, candidate_key(baseline_dir), task.classes, at)
+    default_gate = (gate, metrics.get("overall", {}).get(gate.metric)) if gate else None
+    decision = blessing_rules.decide(
+        bool(cfg.thresholds), validation, baseline_dir, checks, default_gate
+    )
     baseline_metrics = (
         results.slice_metrics(output_uri, BASELINE, task.classes, at).get("overall", {})
         if baseline_dir
@@ -248,6 +252,48 @@ def run(
     fileio.write_text(fileio.join(blessing_uri, blessing_rules.RESULT_FILE), decision.to_json())
     fileio.write_text(report_path, results.report_html(metrics, baseline_metrics, decision, task))
     return EvaluationResult(decision, metrics, baseline_metrics)
+
+
+def gate_threshold(gate: blessing_rules.NaiveGate) -> MetricThreshold:
+    """The default gate as a threshold: beat the naive predictor; against a champion, do not
+    fall behind it by more than 1% (of accuracy, or of the naive squared error)."""
+    if gate.higher_is_better:
+        return MetricThreshold(lower=gate.required, change="higher_is_better", tolerance=0.01)
+    return MetricThreshold(
+        upper=gate.required, change="lower_is_better", tolerance=0.01 * gate.naive
+    )
+
+
+def naive_gate(examples_uri: str, task: Task, schema, margin: float) -> blessing_rules.NaiveGate:
+    """The naive predictor's score on the eval split: one pass over the label column."""
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    kinds = {schema_pb2.INT: tf.int64, schema_pb2.FLOAT: tf.float32}
+    dtype = next(
+        (kinds.get(f.type, tf.string) for f in schema.feature if f.name == task.label), tf.string
+    )
+    spec = {task.label: tf.io.VarLenFeature(dtype)}
+    files = fileio.glob(examples_pattern(examples_uri, "eval"))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(8192)
+    parts = [
+        batch[task.label].values.numpy()
+        for batch in records.map(lambda b: tf.io.parse_example(b, spec))
+    ]
+    labels = np.concatenate(parts) if parts else np.array([])
+    if task.is_classification:
+        names = [v.decode() if isinstance(v, bytes) else str(v) for v in labels.tolist()]
+        known = set(task.classes)
+        counts: dict[str, int] = {}
+        for name in names:
+            if name in known:
+                counts[name] = counts.get(name, 0) + 1
+        return blessing_rules.classification_gate(counts, margin)
+    values = labels.astype(np.float64)
+    if not len(values):
+        raise DataError("evaluate: no labelled eval rows to compute the naive baseline on")
+    return blessing_rules.regression_gate(float(values.mean()), float(values.var()), margin)
 
 
 def _read_examples(examples_uri: str, limit: int) -> list[bytes]:

@@ -18,10 +18,12 @@ import pyarrow as pa
 from components import fileio
 from components.config import BUILTIN_PENGUINS, DataConfig, IngestConfig
 from components.errors import ConfigError, DataError
+from components.ingest.inputs import ColumnCheck, read_batches
+
+__all__ = ["IngestResult", "inspect", "read_batches", "read_metadata", "resolve_input", "run"]
 
 SPAN_TOKEN = "{SPAN}"
 METADATA_FILE = "ingest.json"
-_ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +34,7 @@ class IngestResult:
     fingerprint: str
     columns: dict[str, str]
     label_values: list | None = None  # distinct label values (sorted), None when too many
+    empty_columns: list[str] = dataclasses.field(default_factory=list)  # no value in any row
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -90,54 +93,6 @@ def detect_format(files: list[str], declared: str) -> str:
         f"data.format: cannot tell the format of {sorted(suffixes)} files; "
         "set data.format to 'csv' or 'parquet'"
     )
-
-
-def read_batches(
-    files: list[str], fmt: str, column_types: dict[str, str], block_bytes: int = 4 << 20
-) -> Iterator[pa.RecordBatch]:
-    """Record batches of every file, with one column schema for all of them.
-
-    Types are inferred from the first block of the first file (or taken from
-    data.column_types) and then imposed on every other file, so a column cannot silently
-    change type between files.
-    """
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    forced = {name: _ARROW_TYPES[kind] for name, kind in column_types.items()}
-    for path in files:
-        with fileio.open_file(path, "rb") as handle:
-            if fmt == "parquet":
-                yield from _parquet_batches(pq.ParquetFile(handle), forced, path)
-                continue
-            reader = pacsv.open_csv(
-                handle,
-                read_options=pacsv.ReadOptions(block_size=block_bytes),
-                convert_options=pacsv.ConvertOptions(column_types=forced, strings_can_be_null=True),
-            )
-            forced = {field.name: field.type for field in reader.schema}
-            try:
-                yield from reader
-            except pa.ArrowInvalid as e:
-                raise DataError(
-                    f"{path}: {e}. A column's values do not fit the type inferred from the "
-                    "first rows; set data.column_types (e.g. {column: float}) in the config."
-                ) from e
-
-
-def _parquet_batches(parquet, forced: dict[str, pa.DataType], path: str):
-    for batch in parquet.iter_batches(batch_size=65_536):
-        for name, arrow_type in forced.items():
-            index = batch.schema.get_field_index(name)
-            if index >= 0 and batch.column(index).type != arrow_type:
-                try:
-                    column = batch.column(index).cast(arrow_type)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-                    raise DataError(
-                        f"{path}: column {name!r} cannot be read as {arrow_type}"
-                    ) from e
-                batch = batch.set_column(index, name, column)
-        yield batch
 
 
 def to_example_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -238,15 +193,10 @@ def run(data: DataConfig, ingest: IngestConfig, output_uri: str) -> IngestResult
         for shard in range(shards)
     }
     rows = dict.fromkeys(ingest.splits, 0)
-    columns: dict[str, str] = {}
-    labels = _DistinctValues()
+    check = ColumnCheck(data.label, frozenset(data.column_types))
     try:
-        for batch in read_batches(files, fmt, data.column_types):
-            if not columns:
-                columns = {f.name: str(f.type) for f in batch.schema}
-                _check_columns(columns, data, ingest)
+        for batch in _checked_batches(files, fmt, data, ingest, check):
             examples = example_coder.RecordBatchToExamplesEncoder().encode(to_example_batch(batch))
-            labels.add(batch.column(data.label))
             keys = row_keys(batch, ingest.partition_column)
             for example, split in zip(examples, assign_splits(keys, buckets), strict=True):
                 writers[(split, rows[split] % shards)].write(example)
@@ -254,8 +204,6 @@ def run(data: DataConfig, ingest: IngestConfig, output_uri: str) -> IngestResult
     finally:
         for writer in writers.values():
             writer.close()
-    if not columns or sum(rows.values()) == 0:
-        raise DataError(f"data.path: {data.path!r} has no rows")
     for split, count in rows.items():
         if count == 0:
             raise DataError(
@@ -263,32 +211,44 @@ def run(data: DataConfig, ingest: IngestConfig, output_uri: str) -> IngestResult
                 "give it more buckets or use more data"
             )
     result = IngestResult(
-        rows, span, files, input_fingerprint(files), columns, labels.sorted_values()
+        rows,
+        span,
+        files,
+        input_fingerprint(files),
+        check.columns,
+        check.sorted_label_values(),
+        check.empty_columns(),
     )
     fileio.write_text(fileio.join(output_uri, METADATA_FILE), result.to_json())
     return result
 
 
-class _DistinctValues:
-    """The distinct non-null values of a column, up to a limit (to tell a class label)."""
+def inspect(data: DataConfig, ingest: IngestConfig) -> ColumnCheck:
+    """Read every row of data.path once and check it as ingest will, writing nothing.
 
-    LIMIT = 1_000
+    The CLI calls this before a local run, so a bad file stops with one message (exit 2)
+    instead of a failed step. Raises DataError or ConfigError.
+    """
+    files, _ = resolve_input(data.path)
+    check = ColumnCheck(data.label, frozenset(data.column_types))
+    for _ in _checked_batches(files, detect_format(files, data.format), data, ingest, check):
+        pass
+    return check
 
-    def __init__(self) -> None:
-        self.values: set | None = set()
 
-    def add(self, column: pa.Array) -> None:
-        import pyarrow.compute as pc
-
-        if self.values is None or pa.types.is_floating(column.type):
-            self.values = None  # a float label is a regression target: no classes to count
-            return
-        self.values.update(pc.unique(column.drop_null()).to_pylist())
-        if len(self.values) > self.LIMIT:
-            self.values = None
-
-    def sorted_values(self) -> list | None:
-        return None if self.values is None else sorted(self.values)
+def _checked_batches(
+    files: list[str], fmt: str, data: DataConfig, ingest: IngestConfig, check: ColumnCheck
+) -> Iterator[pa.RecordBatch]:
+    """Every batch, added to `check`; the whole-data checks run after the last one."""
+    for batch in read_batches(files, fmt, data.column_types):
+        if not check.columns:
+            check.columns = {f.name: str(f.type) for f in batch.schema}
+            _check_columns(check.columns, data, ingest)
+        check.add(batch)
+        yield batch
+    if check.rows == 0:
+        raise DataError(f"data.path: {data.path!r} has no rows")
+    check.check(repr(data.path))
 
 
 def _check_columns(columns: dict[str, str], data: DataConfig, ingest: IngestConfig) -> None:

@@ -11,12 +11,17 @@ def schema(config: str, statistics: Input[Artifact], schema: Output[Artifact]) -
 
     cfg = PipelineConfig.from_json(config)
     result = core.run(
-        stats_path(statistics.path, "train"),
+        {split: stats_path(statistics.path, split) for split in cfg.ingest.splits},
         cfg.data.label,
         cfg.schema_,
         ReferenceStore(cfg.reference_root, cfg.data.name),
         schema.path,
     )
     schema.metadata.update(
-        {"tfx_type": "Schema", "source": result.source, "origin": result.origin or ""}
+        {
+            "tfx_type": "Schema",
+            "source": result.source,
+            "origin": result.origin or "",
+            "empty_features": result.empty,
+        }
     )

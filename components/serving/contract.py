@@ -42,7 +42,8 @@ def from_schema(schema, label: str | None) -> Contract:
     kinds = {schema_pb2.INT: "int", schema_pb2.FLOAT: "float", schema_pb2.BYTES: "string"}
     features, ignored = [], set()
     for feature in schema.feature:
-        if feature.name == label or not _in_serving(feature, schema):
+        deprecated = feature.lifecycle_stage == schema_pb2.DEPRECATED  # not a model input
+        if feature.name == label or deprecated or not _in_serving(feature, schema):
             ignored.add(feature.name)
             continue
         required = feature.presence.min_fraction >= 1.0

@@ -37,8 +37,8 @@ def feature_kinds(schema, label: str) -> FeatureKinds:
 
     numeric, categorical = [], []
     for feature in schema.feature:
-        if feature.name == label:
-            continue
+        if feature.name == label or feature.lifecycle_stage == schema_pb2.DEPRECATED:
+            continue  # a DEPRECATED feature (e.g. empty in every row) is not a model input
         if feature.type in (schema_pb2.INT, schema_pb2.FLOAT):
             numeric.append(feature.name)
         else:

@@ -1,11 +1,12 @@
 """KFP wrapper of validate (ExampleValidator + DistributionValidator)."""
 
-from kfp.dsl import Artifact, Input, Markdown, Output
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Output
 
 
 def validate(
     config: str,
     run_name: str,
+    examples: Input[Dataset],
     statistics: Input[Artifact],
     schema: Input[Artifact],
     anomalies: Output[Artifact],
@@ -28,10 +29,12 @@ def validate(
         run_name,
         anomalies.path,
         report.path,
+        examples_uri=examples.path,
     )
     anomalies.metadata.update(
         {
             "anomaly_count": len(result.anomalies),
             "flagged_distances": sum(d.flagged for d in result.distances),
+            "warnings": result.warnings,
         }
     )

@@ -50,6 +50,7 @@ class ValidationResult:
     baselines: dict[str, str | None]
     rows: dict[str, int]
     blocking: bool = True  # validate.fail_on_anomalies
+    warnings: list[str] = dataclasses.field(default_factory=list)  # not anomalies; say them
 
     @property
     def passed(self) -> bool:
@@ -69,6 +70,7 @@ class ValidationResult:
             body["baselines"],
             body["rows"],
             body["blocking"],
+            body.get("warnings", []),
         )
 
     def failure_message(self) -> str:
@@ -118,6 +120,66 @@ def _anomalies(anomalies_proto, split: str) -> list[Anomaly]:
 
 
 _MEASURES = {1: "L-infinity", 2: "Jensen-Shannon"}
+_RANGE_REASONS = {
+    "INT_TYPE_SMALL_INT",
+    "INT_TYPE_BIG_INT",
+    "FLOAT_TYPE_SMALL_FLOAT",
+    "FLOAT_TYPE_BIG_FLOAT",
+}
+
+
+def _range_features(anomalies_proto) -> list[str]:
+    """Features whose values fell outside the schema's int_domain/float_domain."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    kinds = {anomalies_pb2.AnomalyInfo.Type.Value(name) for name in _RANGE_REASONS}
+    return sorted(
+        feature
+        for feature, info in anomalies_proto.anomaly_info.items()
+        if any(reason.type in kinds for reason in info.reason)
+    )
+
+
+def count_out_of_range(examples_uri: str, split: str, schema, features: list[str]) -> dict:
+    """feature -> (values outside its schema range, (min, max) of the range), read from the
+    split's examples (statistics have no such count). Only runs when a range anomaly exists."""
+    import tensorflow as tf
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    bounds, spec = {}, {}
+    for feature in schema.feature:
+        if feature.name in features:
+            domain = feature.int_domain if feature.type == schema_pb2.INT else feature.float_domain
+            bounds[feature.name] = (domain.min, domain.max)
+            dtype = tf.int64 if feature.type == schema_pb2.INT else tf.float32
+            spec[feature.name] = tf.io.VarLenFeature(dtype)
+    counts = dict.fromkeys(spec, 0)
+    if not spec:
+        return {}
+    files = fileio.glob(statistics.examples_pattern(examples_uri, split))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(8192)
+    for batch in records.map(lambda b: tf.io.parse_example(b, spec)):
+        for name, values in batch.items():
+            low, high = bounds[name]
+            outside = (values.values < low) | (values.values > high)
+            counts[name] += int(tf.reduce_sum(tf.cast(outside, tf.int64)))
+    return {name: (counts[name], bounds[name]) for name in spec}
+
+
+def _explain_ranges(found: list[Anomaly], counts: dict, schema_origin: str) -> list[Anomaly]:
+    out = []
+    for anomaly in found:
+        if anomaly.feature in counts:
+            count, (low, high) = counts[anomaly.feature]
+            anomaly = dataclasses.replace(
+                anomaly,
+                short="Out-of-range values",
+                description=f"{count:,} values outside the range [{low:g}, {high:g}] "
+                f"({anomaly.description}). If they are valid, widen {anomaly.feature}'s "
+                f"int_domain/float_domain in {schema_origin}",
+            )
+        out.append(anomaly)
+    return out
 
 
 def _distances(anomalies_proto) -> list[Distance]:
@@ -144,6 +206,7 @@ def run(
     run_name: str,
     output_uri: str,
     report_path: str,
+    examples_uri: str | None = None,
 ) -> ValidationResult:
     """Validate every split; write SchemaDiff.pb per split, a report, and fail on anomalies.
 
@@ -179,9 +242,21 @@ def run(
         fileio.write_bytes(
             fileio.join(output_uri, f"Split-{split}", ANOMALIES_FILE), result.SerializeToString()
         )
-        anomalies += _anomalies(result, split)
+        found = _anomalies(result, split)
+        ranged = _range_features(result)
+        if ranged and examples_uri:
+            counts = count_out_of_range(examples_uri, split, schema, ranged)
+            found = _explain_ranges(found, counts, reference.schema_path)
+        anomalies += found
         distances += _distances(result)
-    outcome = ValidationResult(anomalies, distances, baselines, rows, cfg.fail_on_anomalies)
+    warnings = [
+        f"feature {name!r} has no value in any row of the first run: left out of the model "
+        f"(DEPRECATED in the schema; set lifecycle_stage in {reference.schema_path} to use it)"
+        for name in schema_core.empty_features(schema)
+    ]
+    outcome = ValidationResult(
+        anomalies, distances, baselines, rows, cfg.fail_on_anomalies, warnings
+    )
     fileio.write_text(fileio.join(output_uri, RESULT_FILE), outcome.to_json())
     fileio.write_text(report_path, report.markdown(outcome, run_name))
     if not outcome.passed:

@@ -25,9 +25,10 @@ def markdown(result: ValidationResult, run_name: str) -> str:
         f"- drift baseline: `{result.baselines.get('previous') or 'none (first run)'}`",
         f"- serving statistics (skew): `{result.baselines.get('serving') or 'none given'}`",
         "",
-        "## Anomalies",
-        "",
     ]
+    if result.warnings:
+        lines += ["## Warnings", ""] + [f"- {_cell(w)}" for w in result.warnings] + [""]
+    lines += ["## Anomalies", ""]
     if result.anomalies:
         lines += ["| split | feature | anomaly | detail |", "|---|---|---|---|"]
         lines += [

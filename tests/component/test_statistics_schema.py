@@ -60,7 +60,9 @@ def test_html_view_is_self_contained(penguin_stats):
 def test_inferred_schema_has_environments_domains_and_tight_presence(penguin_stats, tmp_path):
     _, paths = penguin_stats
     store = ReferenceStore(str(tmp_path / "refs"), "penguins")
-    result = schema.run(paths["train"], "species", SchemaConfig(), store, str(tmp_path / "s"))
+    result = schema.run(
+        {"train": paths["train"]}, "species", SchemaConfig(), store, str(tmp_path / "s")
+    )
     assert result.source == "inferred"
     inferred = schema.load(result.path)
     assert list(inferred.default_environment) == ["TRAINING", "SERVING"]
@@ -74,20 +76,26 @@ def test_inferred_schema_has_environments_domains_and_tight_presence(penguin_sta
 def test_schema_precedence_import_then_reference_then_infer(penguin_stats, tmp_path):
     _, paths = penguin_stats
     store = ReferenceStore(str(tmp_path / "refs"), "penguins")
-    first = schema.run(paths["train"], "species", SchemaConfig(), store, str(tmp_path / "a"))
+    first = schema.run(
+        {"train": paths["train"]}, "species", SchemaConfig(), store, str(tmp_path / "a")
+    )
     curated = schema.load(first.path)
     tfdv.get_domain(curated, "island").value.append("Anvers")
     schema.write(curated, str(tmp_path / "reference.pbtxt"))
     store.set_schema(str(tmp_path / "reference.pbtxt"), "test")
 
     from_reference = schema.run(
-        paths["train"], "species", SchemaConfig(), store, str(tmp_path / "b")
+        {"train": paths["train"]}, "species", SchemaConfig(), store, str(tmp_path / "b")
     )
     assert from_reference.source == "reference"
     assert "Anvers" in tfdv.get_domain(schema.load(from_reference.path), "island").value
 
     imported = schema.run(
-        paths["train"], "species", SchemaConfig(import_path=first.path), store, str(tmp_path / "c")
+        {"train": paths["train"]},
+        "species",
+        SchemaConfig(import_path=first.path),
+        store,
+        str(tmp_path / "c"),
     )
     assert imported.source == "imported"
     assert "Anvers" not in tfdv.get_domain(schema.load(imported.path), "island").value
@@ -97,15 +105,17 @@ def test_schema_errors_name_the_field(penguin_stats, tmp_path):
     _, paths = penguin_stats
     store = ReferenceStore(str(tmp_path / "refs"), "penguins")
     with pytest.raises(ConfigError, match="schema.import_path: schema file .* does not exist"):
-        schema.run(paths["train"], "species", SchemaConfig(import_path="/nope"), store, "x")
+        schema.run(
+            {"train": paths["train"]}, "species", SchemaConfig(import_path="/nope"), store, "x"
+        )
     (tmp_path / "bad.pbtxt").write_text("feature { nme: 'x' }")
     with pytest.raises(ConfigError, match="schema.import_path: .* not a valid schema.pbtxt"):
         schema.run(
-            paths["train"],
+            {"train": paths["train"]},
             "species",
             SchemaConfig(import_path=str(tmp_path / "bad.pbtxt")),
             store,
             "x",
         )
     with pytest.raises(DataError, match="data.label: 'kind'"):
-        schema.run(paths["train"], "kind", SchemaConfig(), store, str(tmp_path / "d"))
+        schema.run({"train": paths["train"]}, "kind", SchemaConfig(), store, str(tmp_path / "d"))

@@ -48,7 +48,7 @@ def churn(tmp_path_factory):
     stats_uri = _stats(tmp, "base", str(tmp / "base.csv"), generate.LABEL)
     store = ReferenceStore(str(tmp / "refs"), "churn")
     inferred = schema.run(
-        statistics.stats_path(stats_uri, "train"),
+        {split: statistics.stats_path(stats_uri, split) for split in SPLITS},
         generate.LABEL,
         SchemaConfig(),
         store,
