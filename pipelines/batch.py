@@ -38,7 +38,7 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
         "CSV, Parquet or TFRecord rows, with Beam RunInference.",
         pipeline_root=targets.pipeline_root(cfg, target),
     )
-    def batch(config: str = targets.pipeline_config(cfg, target).to_json()) -> None:
+    def batch(config: str = targets.config_parameter(cfg, target)) -> None:
         op["batch_predict"](config=config)
 
     return batch

@@ -60,7 +60,7 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
         "and the alert/retrain policy.",
         pipeline_root=targets.pipeline_root(cfg, target),
     )
-    def monitoring(config: str = targets.pipeline_config(cfg, target).to_json()) -> None:
+    def monitoring(config: str = targets.config_parameter(cfg, target)) -> None:
         watched = op["monitor"](config=config)
         # Never cached: the same config watches a different window every time it runs.
         watched.set_caching_options(False)

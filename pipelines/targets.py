@@ -116,6 +116,17 @@ def pipeline_config(cfg: PipelineConfig, target: Target) -> PipelineConfig:
     return cfg.model_copy(update={"cluster": cfg.cluster.model_copy(update={"steps": steps})})
 
 
+def config_parameter(cfg: PipelineConfig, target: Target) -> str:
+    """The `config` pipeline parameter: the steps' config as JSON.
+
+    kfp.local (2.13) replaces every "python3" in a step's command line with its interpreter's
+    path, config included, so a data path under .../lib/python3.11/... would be mangled.
+    Locally the word is written with a JSON escape, which parses back to the same text.
+    """
+    text = pipeline_config(cfg, target).to_json()
+    return text if target in CLUSTER_TARGETS else text.replace("python3", "\\u0070ython3")
+
+
 def configure_steps(
     cfg: PipelineConfig, target: Target, ops: Mapping[str, Callable[..., Any]]
 ) -> dict[str, Callable[..., Any]]:

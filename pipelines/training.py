@@ -32,7 +32,7 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
         "train, evaluate, infra_validate, push.",
         pipeline_root=targets.pipeline_root(cfg, target),
     )
-    def training(config: str = targets.pipeline_config(cfg, target).to_json()) -> None:
+    def training(config: str = targets.config_parameter(cfg, target)) -> None:
         examples = op["ingest"](config=config).outputs["examples"]
         stats = op["statistics"](config=config, examples=examples).outputs["statistics"]
         inferred = op["schema"](config=config, statistics=stats).outputs["schema"]

@@ -78,7 +78,7 @@ def _check(url, model_dir, serialized, expected, atol, ready) -> InfraResult:
             reasons.append(f"{what}: HTTP {status}: {answer}")
             continue
         outputs = answer.get("predictions") or answer.get("outputs")
-        diff, problem = _compare(_as_columns(outputs), expected, atol)
+        diff, problem = _compare(_as_columns(outputs, list(expected)), expected, atol)
         worst = max(worst, diff)
         reasons.append(f"{what}: {problem}" if problem else f"{what}: answers match")
     blessed = all(r.endswith("answers match") for r in reasons)
@@ -129,9 +129,14 @@ def json_columns(serialized: list[bytes], features) -> dict[str, list]:
     return columns
 
 
-def _as_columns(outputs) -> dict[str, list]:
+def _as_columns(outputs, names: list[str]) -> dict[str, list]:
+    """An answer's outputs by name. TF Serving's row format gives each row as an object of
+    named outputs, except for a model with one output (a regression), whose rows are the
+    values themselves."""
     if isinstance(outputs, dict):
         return outputs
+    if len(names) == 1 and outputs and not isinstance(outputs[0], dict):
+        return {names[0]: outputs}
     return {k: [row[k] for row in outputs] for k in outputs[0]}
 
 

@@ -50,32 +50,72 @@ def read_batches(
 
 
 def _csv_batches(path: str, forced: dict, block_bytes: int):
-    import pyarrow.csv as pacsv
-
-    with fileio.open_file(path, "rb") as handle:
-        try:
-            reader = pacsv.open_csv(
-                handle,
-                read_options=pacsv.ReadOptions(block_size=block_bytes),
-                convert_options=pacsv.ConvertOptions(column_types=forced, strings_can_be_null=True),
-            )
-        except pa.ArrowInvalid as e:
-            raise _csv_error(path, e, {}) from e
-        schema = {field.name: field.type for field in reader.schema}
-        rows = 0
-        try:
-            for batch in reader:
-                _check_text(path, batch, rows)
-                rows += batch.num_rows
-                yield batch
-        except pa.ArrowInvalid as e:
-            raise _csv_error(path, e, schema) from e
+    reader = _open_csv(path, forced, block_bytes)
+    # A column empty in all of the first block is typed null, and its first value further
+    # down would fail to convert: settle such columns' types with a pass over them alone.
+    empty = [f.name for f in reader.schema if pa.types.is_null(f.type) and f.name not in forced]
+    if empty:
+        found = _settle_types(path, empty, block_bytes)
+        if found:
+            forced = {**forced, **found}
+            reader = _open_csv(path, forced, block_bytes)
+    schema = {field.name: field.type for field in reader.schema}
+    rows = 0
+    try:
+        for batch in reader:
+            _check_text(path, batch, rows)
+            rows += batch.num_rows
+            yield batch
+    except pa.ArrowInvalid as e:
+        raise _csv_error(path, e, schema) from e
     if rows == 0:
         raise DataError(
             f"{path}: has a header ({len(schema)} columns) but no rows; "
             "give a file with at least one row of data"
         )
     return schema
+
+
+def _open_csv(path: str, column_types: dict, block_bytes: int, include: list | None = None):
+    import pyarrow.csv as pacsv
+
+    try:
+        return pacsv.open_csv(
+            fileio.open_file(path, "rb"),
+            read_options=pacsv.ReadOptions(block_size=block_bytes),
+            convert_options=pacsv.ConvertOptions(
+                column_types=column_types, strings_can_be_null=True, include_columns=include
+            ),
+        )
+    except pa.ArrowInvalid as e:
+        raise _csv_error(path, e, {}) from e
+
+
+def _settle_types(path: str, columns: list[str], block_bytes: int) -> dict[str, pa.DataType]:
+    """int64, float64 or string for each of `columns` that has a value anywhere."""
+    import pyarrow.compute as pc
+
+    integer, number = r"^\s*[-+]?\d+\s*$", _NUMBER.pattern
+    state = {name: {"seen": False, "int": True, "number": True} for name in columns}
+    text = dict.fromkeys(columns, pa.string())
+    for batch in _open_csv(path, text, block_bytes, include=columns):
+        for name in columns:
+            values = batch.column(name).drop_null()
+            if not len(values):
+                continue
+            seen = state[name]
+            seen["seen"] = True
+            seen["int"] = seen["int"] and pc.all(pc.match_substring_regex(values, integer)).as_py()
+            seen["number"] = (
+                seen["number"] and pc.all(pc.match_substring_regex(values, number)).as_py()
+            )
+    kinds = {}
+    for name, seen in state.items():
+        if seen["seen"]:
+            kinds[name] = (
+                pa.int64() if seen["int"] else pa.float64() if seen["number"] else pa.string()
+            )
+    return kinds
 
 
 def _check_text(path: str, batch: pa.RecordBatch, rows_before: int) -> None:

@@ -45,3 +45,12 @@ def test_a_server_that_is_not_ready_in_time_is_not_blessed_and_nothing_is_pushed
     # No infra blessing at all (a missing artifact) also fails closed.
     missing = push.run(paths["model"], str(blessing), str(tmp_path / "none"), registry, {})
     assert not missing.pushed
+
+
+def test_a_one_output_answer_in_row_format_is_read_by_name():
+    """TF Serving's row format: named objects per row, except for a single-output model
+    (a regression), whose rows are the values themselves."""
+    assert core._as_columns([[1.5], [2.5]], ["predictions"]) == {"predictions": [[1.5], [2.5]]}
+    rows = [{"a": 1, "b": 2}, {"a": 3, "b": 4}]
+    assert core._as_columns(rows, ["a", "b"]) == {"a": [1, 3], "b": [2, 4]}
+    assert core._as_columns({"a": [1]}, ["a"]) == {"a": [1]}

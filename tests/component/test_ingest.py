@@ -83,7 +83,8 @@ def test_partition_column_keeps_each_key_in_one_split(tmp_path, penguins_csv):
 def test_span_pattern_selects_the_latest_span(tmp_path, penguins_table):
     for span, rows in ((1, 50), (2, 120), (10, 90)):
         os.makedirs(tmp_path / f"span-{span}")
-        write_csv(penguins_table.slice(0, rows), tmp_path / f"span-{span}" / "part.csv")
+        # rows 100-189: Adelie and Gentoo (a one-class span would be refused)
+        write_csv(penguins_table.slice(100, rows), tmp_path / f"span-{span}" / "part.csv")
     pattern = str(tmp_path / "span-{SPAN}" / "*.csv")
     result = core.run(
         DataConfig(path=pattern, label="species"), IngestConfig(), str(tmp_path / "o")
@@ -144,3 +145,28 @@ def test_to_example_batch_maps_arrow_types():
     assert out.schema.field("s").type == pa.list_(pa.binary())
     assert out.column(0).to_pylist() == [[1], None]
     assert out.column(3).to_pylist() == [[1], [0]]
+
+
+@pytest.mark.parametrize(("late", "kind"), [("3.5", pa.float64()), ("7", pa.int64()),
+                                            ("hello", pa.string())])  # fmt: skip
+def test_a_column_empty_in_the_first_block_gets_the_type_of_its_later_values(tmp_path, late, kind):
+    (tmp_path / "sparse.csv").write_text("a,b,y\n" + "1,,x\n" * 3_000 + f"2,{late},y\n")
+    batches = list(core.read_batches([str(tmp_path / "sparse.csv")], "csv", {}, 1024))
+    assert sum(b.num_rows for b in batches) == 3_001
+    assert all(b.schema.field("b").type == kind for b in batches)
+    assert batches[-1].column(1).to_pylist()[-1] == pa.scalar(late).cast(kind).as_py()
+
+
+def test_a_one_class_label_is_refused_at_ingest(tmp_path, penguins_table):
+    """Caught where the data is read, not at transform: the Adelie rows only."""
+    csv = write_csv(penguins_table.slice(0, 100), tmp_path / "adelie.csv")
+    with pytest.raises(DataError, match=r"data.label: column 'species' .* one value \('Adelie'\)"):
+        core.run(DataConfig(path=csv, label="species"), IngestConfig(), str(tmp_path / "o"))
+
+
+def test_ingest_records_empty_columns(tmp_path, penguins_table):
+    empty = pa.nulls(penguins_table.num_rows, pa.string())
+    csv = write_csv(penguins_table.append_column("notes", empty), tmp_path / "notes.csv")
+    result = core.run(DataConfig(path=csv, label="species"), IngestConfig(), str(tmp_path / "o"))
+    assert result.empty_columns == ["notes"]
+    assert core.read_metadata(str(tmp_path / "o")).empty_columns == ["notes"]

@@ -208,12 +208,28 @@ def test_behavior_checks_read_at_most_behavior_rows(penguins):
     assert len(evaluate._read_examples(paths["examples"], 10**6)) == everything > 5
 
 
-def test_no_thresholds_never_blesses(penguins, tmp_path):
+def test_no_thresholds_means_the_default_gate(penguins, tmp_path):
+    """Without evaluate.thresholds the candidate must beat always-the-majority-class on the
+    same eval split; the reason carries both numbers."""
     cfg, paths = penguins
     open_gate = cfg.model_copy(update={"evaluate": EvaluateConfig(slices=[])})
     result = _evaluate(open_gate, paths, paths["model"], None, tmp_path)
-    assert not result.blessing.blessed
-    assert "no thresholds" in result.blessing.reasons[0]
+    species = [
+        tf.train.Example.FromString(r).features.feature["species"].bytes_list.value[0].decode()
+        for r in _raw_eval_examples(paths)
+    ]
+    top = max(set(species), key=species.count)
+    majority = species.count(top) / len(species)
+    assert result.blessing.gate == "default" and result.blessing.blessed
+    reason = result.blessing.reasons[0]
+    assert f"naive predictor (always {top!r}: {majority:.4f})" in reason
+    assert f"accuracy {result.metrics['overall']['accuracy']:.4f} must be >=" in reason
+    # A near-perfect bar: blessed exactly when TFMA's accuracy reaches it.
+    strict = cfg.model_copy(update={"evaluate": EvaluateConfig(slices=[], naive_margin=0.999)})
+    judged = _evaluate(strict, paths, paths["model"], None, tmp_path / "strict")
+    required = 1 - (1 - majority) * (1 - 0.999)
+    assert f"must be >= {required:.4f}" in judged.blessing.reasons[0]
+    assert judged.blessing.blessed == (judged.metrics["overall"]["accuracy"] >= required)
 
 
 def test_multi_worker_training_on_loopback(penguins, tmp_path):

@@ -183,7 +183,7 @@ def test_bad_data_fails_at_validate_and_loses_nothing(good_run, penguins_table, 
     ("args", "message"),
     [
         (["run", "--bogus"], "unrecognized arguments: --bogus"),
-        (["run", "--data", "missing.csv", "--label", "y"], "--data: data.path: no file matches"),
+        (["run", "--data", "missing.csv", "--label", "y"], "data.path: no file matches"),
         (["run", "--data", "x.csv"], "data.label is required"),
         (["compile", "--pipeline", "nope", "--output", "x.yaml"], "invalid choice: 'nope'"),
         (["run", "--config", "missing.yaml"], "--config: file 'missing.yaml' does not exist"),

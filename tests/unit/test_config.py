@@ -93,3 +93,18 @@ def test_small_inputs_run_beam_in_one_process_unless_told_otherwise():
     assert PipelineConfig.model_validate(step).beam_args_for("evaluate", 1) == [
         "--direct_num_workers=4"
     ]  # a step's own options are taken as written
+
+
+def test_local_config_parameter_survives_kfp_local_python3_rewrite():
+    """kfp.local rewrites 'python3' anywhere in a step's command; a data path inside a venv
+    (.../lib/python3.11/site-packages/...) must reach the step unchanged."""
+    from kfp.local.subprocess_task_handler import replace_python_executable
+
+    from pipelines import targets
+
+    path = "/venv/lib/python3.11/site-packages/pkg/data.csv"
+    cfg = PipelineConfig.model_validate({"data": {"path": path, "label": "y"}})
+    text = targets.config_parameter(cfg, "local")
+    (rewritten,) = replace_python_executable([text], "/usr/bin/python3.11")
+    assert PipelineConfig.from_json(rewritten).data.path == path
+    assert PipelineConfig.from_json(targets.config_parameter(cfg, "vertex")).data.path == path

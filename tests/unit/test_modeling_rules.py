@@ -9,7 +9,7 @@ import pytest
 from tensorflow_model_analysis.proto import validation_result_pb2
 
 from components.config import EvaluateConfig, MetricThreshold, PipelineConfig, TrainConfig
-from components.errors import ConfigError
+from components.errors import ConfigError, DataError
 from components.evaluate import blessing
 from components.evaluate.core import eval_config
 from components.push.registry import ModelRegistry
@@ -216,3 +216,48 @@ def test_evaluation_report_separates_metrics_diffs_and_fairness():
     assert "false_positive_rate@0.5[a]" in fairness and "false_positive_rate" not in main
     assert "<td>0.95</td><td>0.93</td>" in page  # candidate beside the champion
     assert "<script" not in page and "http" not in page
+
+
+def test_default_gate_is_the_naive_predictor_improved_by_the_margin():
+    gate = blessing.classification_gate({"no": 60, "yes": 40}, margin=0.05)
+    assert gate.predictor == "always 'no'" and gate.naive == pytest.approx(0.6)
+    assert gate.required == pytest.approx(1 - 0.4 * 0.95)  # the error rate cut by 5%
+    assert gate.held(0.62) and not gate.held(0.61)
+    mse = blessing.regression_gate(mean=10.0, mean_squared_error=4.0, margin=0.1)
+    assert mse.required == pytest.approx(3.6) and mse.held(3.6) and not mse.held(3.7)
+    assert not mse.higher_is_better and mse.predictor == "always 10"
+    with pytest.raises(DataError, match="no labelled eval rows"):
+        blessing.classification_gate({}, 0.05)
+
+
+def test_default_gate_blesses_with_both_numbers_in_the_reason():
+    gate = blessing.classification_gate({"a": 50, "b": 30, "c": 20}, margin=0.05)
+    verdict = blessing.decide(False, _validation(True), None, default_gate=(gate, 0.97))
+    assert verdict.blessed and verdict.gate == "default"
+    assert verdict.reasons[0].startswith("default gate held (evaluate.thresholds is empty)")
+    assert "0.9700" in verdict.reasons[0] and "0.5000" in verdict.reasons[0]
+    assert blessing.Blessing.from_json(verdict.to_json()) == verdict
+
+
+def test_default_gate_still_fails_closed():
+    gate = blessing.classification_gate({"a": 50, "b": 50}, margin=0.05)
+    below = blessing.decide(False, _validation(True), None, default_gate=(gate, 0.51))
+    assert not below.blessed and below.reasons[0].startswith("default gate failed")
+    missing = blessing.decide(False, _validation(True), None, default_gate=(gate, None))
+    assert not missing.blessed and "not computed" in missing.reasons[0]
+    assert not blessing.decide(False, None, None, default_gate=(gate, 0.99)).blessed
+    champion = blessing.decide(
+        False, _validation(False, "accuracy", is_diff=True), "/reg/1", default_gate=(gate, 0.9)
+    )
+    assert not champion.blessed and "change of accuracy vs champion" in champion.reasons[1]
+
+
+def test_the_default_gate_becomes_tfma_thresholds():
+    from components.evaluate.core import gate_threshold
+
+    accuracy = gate_threshold(blessing.classification_gate({"a": 3, "b": 1}, 0.05))
+    assert accuracy.lower == pytest.approx(1 - 0.25 * 0.95) and accuracy.upper is None
+    assert (accuracy.change, accuracy.tolerance) == ("higher_is_better", 0.01)
+    mse = gate_threshold(blessing.regression_gate(0.0, 2.0, 0.05))
+    assert mse.upper == pytest.approx(1.9) and mse.change == "lower_is_better"
+    assert mse.tolerance == pytest.approx(0.02)
