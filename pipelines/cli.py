@@ -73,7 +73,7 @@ def _check_input(cfg) -> None:
     check = inspect(cfg.data, cfg.ingest)
     print(f"kubetfx: read {check.rows:,} rows, {len(check.columns)} columns", flush=True)
     for name in check.empty_columns():
-        print(f"kubetfx: warning: column {name!r} is empty in every row; the model leaves it out")
+        print(f"kubetfx: warning: column {name!r} has no value in any row")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -89,7 +89,8 @@ def test_injected_drift_is_flagged_on_that_feature_only(churn, tmp_path, spec, f
     assert set(drift) == {*generate.FEATURES, generate.LABEL}
     assert {name for name, d in drift.items() if d.flagged} == {feature}
     assert drift[feature].measure == measure and drift[feature].value > 0.3
-    assert [a.feature for a in result.anomalies] == [feature]
+    # a shift of 2 SD also leaves the recorded range (reported per split): same feature only
+    assert {a.feature for a in result.anomalies} == {feature}
     report = (tmp_path / "v" / "report.md").read_text()
     assert "FAILED" in report and f"**{feature}**" in report
     assert (tmp_path / "v" / "anomalies" / "Split-eval" / "SchemaDiff.pb").exists()
