@@ -59,7 +59,7 @@ run: $(STAMP) $(SERVING_STAMP) ## run the training pipeline locally on Palmer Pe
 	$(BIN)/kubetfx run $(ARGS)
 
 serve: $(SERVING_STAMP) ## serve the model registry on loopback (PORT=8501, ARGS='--config my.yaml')
-	PYTHONPATH=$(CURDIR) $(SERVING_VENV)/bin/python -m components.serving $(if $(PORT),--port $(PORT),) $(ARGS)
+	PYTHONPATH=$(CURDIR) $(SERVING_VENV)/bin/python -m kubetfx.serving $(if $(PORT),--port $(PORT),) $(ARGS)
 
 test: $(STAMP) $(SERVING_STAMP) ## run the whole test suite (unit, component, serving, pipeline)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -90,7 +90,7 @@ compile: $(STAMP) ## compile the training pipeline to compiled/training.yaml (TA
 tf-outputs: $(STAMP) ## write kubetfx.$(ENV).yaml from terraform/envs/$(ENV)'s outputs (ENV=dev|prod, TAG=..., ARGS='--base my.yaml')
 	@command -v terraform >/dev/null || { echo "make tf-outputs: terraform is not installed (1.11: https://developer.hashicorp.com/terraform/install)" >&2; exit 2; }
 	@test -d terraform/envs/$(ENV) || { echo "make tf-outputs: no terraform/envs/$(ENV); ENV is one of: $$(ls terraform/envs | tr '\n' ' ')" >&2; exit 2; }
-	terraform -chdir=terraform/envs/$(ENV) output -json | $(BIN)/python -m pipelines.tfconfig --out kubetfx.$(ENV).yaml $(if $(TAG),--tag $(TAG),) $(ARGS)
+	terraform -chdir=terraform/envs/$(ENV) output -json | $(BIN)/python -m kubetfx.pipelines.tfconfig --out kubetfx.$(ENV).yaml $(if $(TAG),--tag $(TAG),) $(ARGS)
 
 clean: ## remove run outputs and caches (keeps .venv and reference schemas)
 	rm -rf pipeline_root compiled .pytest_cache .ruff_cache

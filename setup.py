@@ -7,8 +7,8 @@ setup(
     version="0.1.0",
     description="TFX-style MLOps on Kubeflow Pipelines: one pipeline, local and on the cloud.",
     python_requires=">=3.11.2,<3.12",
-    packages=find_packages(include=["components", "components.*", "pipelines", "pipelines.*"]),
-    package_data={"pipelines": ["defaults/*.yaml"]},
+    packages=find_packages(include=["kubetfx", "kubetfx.*"]),
+    package_data={"kubetfx.pipelines": ["defaults/*.yaml"]},
     install_requires=[
         "apache-beam[gcp]",
         "google-cloud-aiplatform",
@@ -23,5 +23,5 @@ setup(
         "tensorflow-metadata",
         "tfx-bsl",
     ],
-    entry_points={"console_scripts": ["kubetfx = pipelines.cli:main"]},
+    entry_points={"console_scripts": ["kubetfx = kubetfx.cli:main"]},
 )

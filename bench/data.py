@@ -86,8 +86,8 @@ def timed_process(argv: list[str]) -> tuple[float, int]:
 
 
 def _config(data: str, root: str, in_memory_below_mb: float | None = None):
-    from pipelines.config import load_config, localize
-    from pipelines.generate import LABEL
+    from kubetfx.pipelines.config import load_config, localize
+    from kubetfx.pipelines.generate import LABEL
 
     runner = {} if in_memory_below_mb is None else {"beam.in_memory_below_mb": in_memory_below_mb}
     return localize(
@@ -110,8 +110,8 @@ def stages(rows: int, tmp: str, repeats: int) -> tuple[dict, str, str]:
     Returns {'ingest' | 'validate' | 'statistics (runner)' | ...: summary}, the CSV and the
     artifact root of the first runner.
     """
-    from components import fileio
-    from pipelines.generate import write
+    from kubetfx.components import fileio
+    from kubetfx.pipelines.generate import write
 
     data = os.path.join(tmp, f"churn-{rows}.csv")
     write(data, rows, seed=0)
@@ -168,9 +168,9 @@ def training_input(root: str, cfg, steps: int, repeats: int) -> dict:
     import tensorflow_transform as tft
     import tf_keras as keras
 
-    from components.train import core
-    from components.train import model as default_model
-    from components.transform.core import read_task
+    from kubetfx.components.train import core
+    from kubetfx.components.train import model as default_model
+    from kubetfx.components.transform.core import read_task
 
     graph = os.path.join(root, "transform_graph")
     pattern = os.path.join(root, "transformed_examples", "Split-train", "*")

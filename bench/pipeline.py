@@ -37,7 +37,7 @@ BEAM_STEPS = 3  # statistics, transform, evaluate
 
 
 def _config(data: str | None, label: str | None, root: str, epochs: int | None, **extra):
-    from pipelines.config import load_config, localize
+    from kubetfx.pipelines.config import load_config, localize
 
     return localize(
         load_config(
@@ -57,7 +57,8 @@ def _config(data: str | None, label: str | None, root: str, epochs: int | None, 
 
 def kfp_local(cfg) -> dict:
     """`kubetfx run`'s path: kfp.local, one subprocess per step. Seconds per step."""
-    from pipelines import local, training
+    from kubetfx.pipelines import training
+    from kubetfx.runners import local
 
     started = time.perf_counter()
     result = local.run(cfg, training.build(cfg), verbose=False)
@@ -73,7 +74,7 @@ def direct(cfg, root: str) -> dict:
 
     A fresh process per run, so each run pays the imports once, as a script would.
     """
-    from components import fileio
+    from kubetfx.components import fileio
 
     config = os.path.join(root, "config.json")
     fileio.write_text(config, cfg.to_json())
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def runs(args) -> list[dict]:
-    from pipelines.generate import LABEL, write
+    from kubetfx.pipelines.generate import LABEL, write
 
     rows = [measure("penguins (default, 344 rows)", None, None, args.repeats, None)]
     if args.before:

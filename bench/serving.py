@@ -20,11 +20,11 @@ import time
 import pyarrow.csv as pacsv
 
 from bench.common import percentile, save, spread
-from components.ingest.core import builtin_penguins_path
-from components.push.registry import ModelRegistry
-from components.serving.models import load_servable
-from components.serving.process import Client, ServerProcess, serving_python
-from components.serving.requests import parse_tf_serving
+from kubetfx.components.ingest.core import builtin_penguins_path
+from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.serving.models import load_servable
+from kubetfx.serving.process import Client, ServerProcess, serving_python
+from kubetfx.serving.requests import parse_tf_serving
 
 SIZES = (1, 64)
 CONCURRENCY = (1, 8, 32)

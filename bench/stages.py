@@ -18,9 +18,9 @@ import time
 
 from kfp import dsl
 
-from components import fileio
-from components.config import PipelineConfig
-from pipelines.training import STAGES
+from kubetfx.components import fileio
+from kubetfx.components.config import PipelineConfig
+from kubetfx.pipelines.training import STAGES
 
 STAGE_NAMES = tuple(fn.__name__ for fn in STAGES)
 RUN_NAME = "kubetfx-direct"

@@ -17,7 +17,7 @@ FAST_BEAM = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
 
 @pytest.fixture(scope="session")
 def penguins_table() -> pa.Table:
-    from components.ingest.core import builtin_penguins_path
+    from kubetfx.components.ingest.core import builtin_penguins_path
 
     return pacsv.read_csv(
         builtin_penguins_path(),
@@ -39,7 +39,7 @@ def penguins_csv(tmp_path, penguins_table) -> str:
 @pytest.fixture(scope="session")
 def penguins(tmp_path_factory):
     """The default config's model trained on penguins (shared: training takes a minute)."""
-    from components.config import PipelineConfig
+    from kubetfx.components.config import PipelineConfig
     from tests.modeling import prepare, train
 
     root = tmp_path_factory.mktemp("penguins")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 
-from components.config import PipelineConfig
-from components.ingest import core as ingest
-from components.reference import ReferenceStore
-from components.schema import core as schema
-from components.statistics import core as statistics
-from components.train import core as train_core
-from components.transform import core as transform
+from kubetfx.components.config import PipelineConfig
+from kubetfx.components.ingest import core as ingest
+from kubetfx.components.reference import ReferenceStore
+from kubetfx.components.schema import core as schema
+from kubetfx.components.statistics import core as statistics
+from kubetfx.components.train import core as train_core
+from kubetfx.components.transform import core as transform
 from tests.conftest import FAST_BEAM
 
 SPLITS = ["train", "eval"]

@@ -1,7 +1,7 @@
 """Serving-log-shaped data from `kubetfx generate` rows, for the monitoring tests.
 
-Rows of the synthetic churn dataset (pipelines/generate.py, optionally drifted) become request
-log records written by the model server's own writer (components/serving/logs.py), with the
+Rows of the synthetic churn dataset (kubetfx/pipelines/generate.py, optionally drifted) become
+request log records written by the model server's own writer (kubetfx/serving/logs.py), with the
 answers of a fixed scoring rule standing in for a model: `probabilities` [no churn, churn],
 `class_ids` and `classes`, as the exported classifier answers.
 """
@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from pipelines import generate
+from kubetfx.pipelines import generate
 
 
 def churn_probability(frame: pd.DataFrame) -> np.ndarray:
@@ -90,7 +90,7 @@ def records(
 
 def write(log_dir: str, records_: list[dict]) -> None:
     """Write records as the model server does (same writer, same file layout)."""
-    from components.serving.logs import RequestLog
+    from kubetfx.serving.logs import RequestLog
 
     log = RequestLog(log_dir, sample_rate=1.0, flush_seconds=0.05, max_queue=len(records_) + 1)
     for record in records_:

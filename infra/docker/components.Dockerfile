@@ -42,12 +42,11 @@ RUN python -m venv /opt/venv-serving \
  && /opt/venv-serving/bin/pip install -r /opt/kubetfx/requirements/serving-lock.txt \
  && /opt/venv-serving/bin/pip check
 
-# Editable, as in `make setup`: components/serving/process.py starts the server with
+# Editable, as in `make setup`: kubetfx/serving/process.py starts the server with
 # PYTHONPATH set to the source root (two levels above the package). From site-packages that
 # root would put the whole pipeline environment in front of the server's own.
 COPY setup.py /opt/kubetfx/setup.py
-COPY components /opt/kubetfx/components
-COPY pipelines /opt/kubetfx/pipelines
+COPY kubetfx /opt/kubetfx/kubetfx
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation -e /opt/kubetfx \
  && /opt/venv/bin/pip check
 

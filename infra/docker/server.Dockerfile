@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The model server image (config: images.server): `python -m components.serving` on
+# The model server image (config: images.server): `python -m kubetfx.serving` on
 # 0.0.0.0:8080, the port KServe sends a custom predictor's traffic to. Same code as
 # `make serve`, in the serving environment (tensorflow + kserve, requirements/serving-lock.txt).
 #
@@ -26,8 +26,7 @@ COPY --from=builder /opt/venv-serving /opt/venv-serving
 # The package is not installed: its declared dependencies (Beam, TFDV...) belong to the
 # pipeline environment. The server imports only its own modules, the config model and the
 # registry layout, from the source on PYTHONPATH, as `make serve` does.
-COPY components /opt/kubetfx/components
-COPY pipelines /opt/kubetfx/pipelines
+COPY kubetfx /opt/kubetfx/kubetfx
 
 RUN groupadd --gid 10001 kubetfx \
  && useradd --uid 10001 --gid 10001 --no-log-init --create-home --home-dir /home/kubetfx kubetfx
@@ -51,4 +50,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/v2/health/live', timeout=4)"]
 # Arguments given to the container (Kubernetes `args`) are appended: --registry, --model,
 # --config, --log-dir...
-ENTRYPOINT ["python", "-m", "components.serving", "--host", "0.0.0.0", "--port", "8080"]
+ENTRYPOINT ["python", "-m", "kubetfx.serving", "--host", "0.0.0.0", "--port", "8080"]

@@ -1,4 +1,4 @@
-"""A fake of components.k8s.Kube: no cluster exists here, so the API surface is faked.
+"""A fake of kubetfx.components.k8s.Kube: no cluster exists here, so the API surface is faked.
 
 It has exactly Kube's method signatures (a test checks), records every call, keeps the
 objects created, applies merge patches as the API server does (RFC 7386), and plays a script
@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 
-from components.k8s import KubeError, NotFound
+from kubetfx.components.k8s import KubeError, NotFound
 
 _uids = itertools.count(1)
 

@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from components.batch_predict import core
-from components.config import BatchPredictConfig
-from components.errors import ConfigError, DataError
-from components.push.registry import ModelRegistry
-from components.serving.process import Client, ServerProcess, serving_python
+from kubetfx.components.batch_predict import core
+from kubetfx.components.config import BatchPredictConfig
+from kubetfx.components.errors import ConfigError, DataError
+from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.serving.process import Client, ServerProcess, serving_python
 from tests.conftest import FAST_BEAM, write_csv
 
 MODEL, ID = "penguins", "row_id"
@@ -213,7 +213,7 @@ def test_a_missing_input_an_unknown_format_or_version_is_a_clear_error(registry,
 
 
 def test_the_cli_refuses_a_missing_input_with_exit_2(registry, tmp_path, capsys):
-    from pipelines.cli import main
+    from kubetfx.cli import main
 
     code = main(["batch-predict", "--input", str(tmp_path / "none.csv")])
     assert code == 2

@@ -15,11 +15,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components.config import PipelineConfig
-from components.errors import ConfigError
-from components.k8s import PERMISSIONS, Kube, KubeError
-from components.train import gke, gke_manifests, remote, vertex
-from components.train.core import TrainResult
+from kubetfx.components.config import PipelineConfig
+from kubetfx.components.errors import ConfigError
+from kubetfx.components.k8s import PERMISSIONS, Kube, KubeError
+from kubetfx.components.train import gke, gke_manifests, remote, vertex
+from kubetfx.components.train.core import TrainResult
 from tests.component.fake_kube import FakeKube, pod
 from tests.infra.files import K8S
 from tests.infra.test_manifests import KUBERNETES_VERSION, _validate_custom
@@ -84,7 +84,7 @@ def test_tf_config_names_every_worker_by_its_stable_hostname():
 def test_the_workers_train_locally_on_the_bucket_uris():
     launch = _launch(_cfg())
     (container,) = gke_manifests.pod_template(launch)["spec"]["containers"]
-    assert container["command"] == ["python", "-m", "components.train"]
+    assert container["command"] == ["python", "-m", "kubetfx.components.train"]
     args = container["args"]
     worker_cfg = PipelineConfig.from_json(args[args.index("--config-json") + 1])
     assert (worker_cfg.train.backend, worker_cfg.train.workers) == ("local", 1)
@@ -179,7 +179,7 @@ def test_tpu_workers_on_gke_are_one_host_and_train_with_tpu_local():
     ],
 )
 def test_bad_train_settings_name_the_field(train, field):
-    from pipelines.config import validate_config
+    from kubetfx.pipelines.config import validate_config
 
     raw = {"pipeline_root": "gs://b/r", "train": {"backend": "gke", "workers": 2, **train}}
     with pytest.raises(ConfigError, match=field):
@@ -187,7 +187,7 @@ def test_bad_train_settings_name_the_field(train, field):
 
 
 def test_the_compiled_train_step_is_a_small_launcher_on_kubeflow(tmp_path):
-    from pipelines import targets
+    from kubetfx.pipelines import targets
 
     cfg = _cfg(steps={"cpu": "8", "memory": "32G", "accelerator": "nvidia-l4"})
     path = tmp_path / "training.yaml"
@@ -404,7 +404,7 @@ def test_vertex_cpu_pools_are_a_chief_and_the_other_workers():
     assert (chief.replica_count, workers.replica_count) == (1, 2)
     assert chief.machine_spec.machine_type == "n1-standard-8"
     assert chief.machine_spec.accelerator_count == 0
-    assert list(chief.container_spec.command) == ["python", "-m", "components.train"]
+    assert list(chief.container_spec.command) == ["python", "-m", "kubetfx.components.train"]
     args = list(workers.container_spec.args)
     assert PipelineConfig.from_json(args[args.index("--config-json") + 1]).train.backend == "local"
     assert chief.container_spec.image_uri == cfg.images.components

@@ -8,9 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
-from components.config import DataConfig, IngestConfig
-from components.errors import ConfigError, DataError
-from components.ingest import core
+from kubetfx.components.config import DataConfig, IngestConfig
+from kubetfx.components.errors import ConfigError, DataError
+from kubetfx.components.ingest import core
 from tests.conftest import write_csv
 
 

@@ -13,20 +13,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.config import (
+from kubetfx.components.config import (
     EvaluateConfig,
     PipelineConfig,
 )
-from components.evaluate import behavior
-from components.evaluate import core as evaluate
-from components.infra_validate import core as infra_validate
-from components.ingest import core as ingest
-from components.push import core as push
-from components.push.registry import ModelRegistry
-from components.schema import core as schema
-from components.train import core as train
-from components.train.export import SERVING_DEFAULT, SERVING_TF_EXAMPLE
-from components.transform import core as transform
+from kubetfx.components.evaluate import behavior
+from kubetfx.components.evaluate import core as evaluate
+from kubetfx.components.infra_validate import core as infra_validate
+from kubetfx.components.ingest import core as ingest
+from kubetfx.components.push import core as push
+from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.schema import core as schema
+from kubetfx.components.train import core as train
+from kubetfx.components.train.export import SERVING_DEFAULT, SERVING_TF_EXAMPLE
+from kubetfx.components.transform import core as transform
 from tests.conftest import FAST_BEAM
 from tests.modeling import prepare as _prepare
 from tests.modeling import train as _train
@@ -126,7 +126,7 @@ def test_behavior_invariance_and_direction(penguins):
     for check in cfg.evaluate.directional:
         assert behavior.directional(model, rows, check, classes) >= check.min_fraction, check
     # The test can fail: a feature that matters is not invariant.
-    from components.config import InvarianceCheck
+    from kubetfx.components.config import InvarianceCheck
 
     assert (
         behavior.invariance(
@@ -257,7 +257,7 @@ def test_multi_worker_training_on_loopback(penguins, tmp_path):
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }
         args = [
-            sys.executable, "-m", "components.train", "--config", str(config_file),
+            sys.executable, "-m", "kubetfx.components.train", "--config", str(config_file),
             "--transformed-examples", paths["transformed"], "--transform-graph", paths["graph"],
             "--schema", paths["schema"], "--model", str(tmp_path / "model"),
             "--model-run", str(tmp_path / "logs"),
@@ -352,7 +352,7 @@ def test_other_tasks_and_user_hooks(tmp_path, label, kind):
     if kind == "regression":
         assert overall["mean_absolute_error"] > 0
         return
-    from components.evaluate import results
+    from kubetfx.components.evaluate import results
 
     evaluation = str(tmp_path / "eval" / "evaluation")
     matrix, roc = results.classification_plots(evaluation, "", task)
@@ -368,8 +368,8 @@ def test_other_tasks_and_user_hooks(tmp_path, label, kind):
 USER_RUN_FN = """
 import tensorflow_transform as tft
 
-from components.train import export
-from components.train.model import build
+from kubetfx.components.train import export
+from kubetfx.components.train.model import build
 
 
 def run_fn(fn_args):

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components import fileio
-from components.config import PipelineConfig, SchemaConfig
-from components.errors import DataError
-from components.monitor import compare, core
-from components.monitor import window as windows
-from components.push.registry import ModelRegistry
-from components.reference import ReferenceStore
+from kubetfx.components import fileio
+from kubetfx.components.config import PipelineConfig, SchemaConfig
+from kubetfx.components.errors import DataError
+from kubetfx.components.monitor import compare, core
+from kubetfx.components.monitor import window as windows
+from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.reference import ReferenceStore
 from tests import serving_traffic as simulate
 
 T0 = datetime.datetime(2026, 11, 2, tzinfo=datetime.UTC)
@@ -46,7 +46,7 @@ def champion_setup(root, train_rows: int = 5000, **monitor) -> tuple[PipelineCon
     The registry version holds only a saved_model.pb placeholder: monitoring reads the
     registry's metadata, never the model.
     """
-    from components.schema.core import infer, write
+    from kubetfx.components.schema.core import infer, write
 
     stats = compare.statistics(simulate.rows(train_rows, seed=1), KINDS)
     run_dir = root / "pipeline_root" / "run-1"
@@ -145,7 +145,7 @@ def test_drift_in_one_feature_flags_that_feature_only(tmp_path, drift, feature):
 
 @functools.cache
 def _training():
-    from components.schema.core import infer
+    from kubetfx.components.schema.core import infer
 
     stats = compare.statistics(simulate.rows(5000, seed=1), KINDS)
     return stats, infer(stats, "churned", SchemaConfig())
@@ -233,7 +233,7 @@ def test_labels_without_the_label_column_are_refused_naming_it(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("request_id,truth\nr1,1\n")
     with pytest.raises(DataError, match="has no column 'churned'"):
-        from components.monitor.quality import read_labels
+        from kubetfx.components.monitor.quality import read_labels
 
         read_labels(str(path), "churned")
 
@@ -301,7 +301,7 @@ def test_a_dropped_feature_is_a_schema_anomaly_and_a_drift(tmp_path):
 
 
 def test_the_baseline_comes_from_the_champion_recorded_artifacts_first(tmp_path):
-    from components.monitor import baseline
+    from kubetfx.components.monitor import baseline
 
     cfg, _ = champion_setup(tmp_path, train_rows=200)
     found = baseline.resolve(cfg)

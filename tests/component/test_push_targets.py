@@ -16,15 +16,15 @@ import json
 import pytest
 import yaml
 
-from components.config import PipelineConfig
-from components.errors import ConfigError
-from components.evaluate.blessing import RESULT_FILE, Blessing
-from components.infra_validate.core import InfraResult, write_blessing
-from components.k8s import PERMISSIONS
-from components.push import core, kserve
-from components.push.deploy import DeployFailed, target_for
-from components.push.registry import ModelRegistry
-from components.push.vertex import VertexTarget, canary_split
+from kubetfx.components.config import PipelineConfig
+from kubetfx.components.errors import ConfigError
+from kubetfx.components.evaluate.blessing import RESULT_FILE, Blessing
+from kubetfx.components.infra_validate.core import InfraResult, write_blessing
+from kubetfx.components.k8s import PERMISSIONS
+from kubetfx.components.push import core, kserve
+from kubetfx.components.push.deploy import DeployFailed, target_for
+from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.push.vertex import VertexTarget, canary_split
 from tests.component.fake_kube import FakeKube
 from tests.infra.files import K8S
 from tests.infra.test_manifests import _validate_custom
@@ -307,7 +307,7 @@ class FakeEndpoint:
 
 
 def _assert_calls_match_the_real_sdk(calls):
-    from components.train.vertex import aiplatform
+    from kubetfx.components.train.vertex import aiplatform
 
     real = aiplatform()
     for name, kwargs in calls:
@@ -407,7 +407,7 @@ def test_the_default_vertex_serving_image_matches_the_training_tensorflow():
 
 
 def test_push_target_config_errors_name_the_field():
-    from pipelines.config import validate_config
+    from kubetfx.pipelines.config import validate_config
 
     with pytest.raises(ConfigError, match="push.registry"):
         validate_config({"push": {"target": "vertex"}}, "test")  # a local registry
@@ -433,7 +433,7 @@ def config_file(tmp_path):
 
 @pytest.mark.parametrize(("action", "canary"), [("promote", None), ("rollback", 0)])
 def test_cli_dry_run_prints_the_exact_patch(action, canary, config_file, capsys):
-    from pipelines.cli import main
+    from kubetfx.cli import main
 
     assert main([action, "--dry-run", "--config", config_file]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -447,7 +447,7 @@ def test_cli_dry_run_prints_the_exact_patch(action, canary, config_file, capsys)
 
 
 def test_cli_promote_needs_a_serving_target(tmp_path, capsys):
-    from pipelines.cli import main
+    from kubetfx.cli import main
 
     assert main(["promote", "--dry-run"]) == 2
     assert "--target" in capsys.readouterr().err

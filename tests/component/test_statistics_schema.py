@@ -7,12 +7,12 @@ import re
 import pytest
 import tensorflow_data_validation as tfdv
 
-from components.config import DataConfig, IngestConfig, SchemaConfig
-from components.errors import ConfigError, DataError
-from components.ingest import core as ingest
-from components.reference import ReferenceStore
-from components.schema import core as schema
-from components.statistics import core as statistics
+from kubetfx.components.config import DataConfig, IngestConfig, SchemaConfig
+from kubetfx.components.errors import ConfigError, DataError
+from kubetfx.components.ingest import core as ingest
+from kubetfx.components.reference import ReferenceStore
+from kubetfx.components.schema import core as schema
+from kubetfx.components.statistics import core as statistics
 from tests.conftest import FAST_BEAM
 
 

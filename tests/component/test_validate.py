@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from components.config import DataConfig, IngestConfig, SchemaConfig, ValidateConfig
-from components.errors import ValidationFailed
-from components.ingest import core as ingest
-from components.reference import ReferenceStore
-from components.schema import core as schema
-from components.statistics import core as statistics
-from components.validate import core as validate
-from pipelines import generate
+from kubetfx.components.config import DataConfig, IngestConfig, SchemaConfig, ValidateConfig
+from kubetfx.components.errors import ValidationFailed
+from kubetfx.components.ingest import core as ingest
+from kubetfx.components.reference import ReferenceStore
+from kubetfx.components.schema import core as schema
+from kubetfx.components.statistics import core as statistics
+from kubetfx.components.validate import core as validate
+from kubetfx.pipelines import generate
 from tests.conftest import FAST_BEAM
 
 SPLITS = ["train", "eval"]

@@ -162,7 +162,7 @@ def test_component_image_puts_the_venv_python_first_for_kfp():
     # KFP runs `python3 -m kfp.dsl.executor_main`: python3 must be the venv's.
     assert re.search(r"\bPATH=/opt/venv/bin:\$PATH\b", env)
     assert "TF_CPP_MIN_LOG_LEVEL=2" in env
-    # infra_validate starts the server from the serving venv (components/serving/process.py).
+    # infra_validate starts the server from the serving venv (kubetfx/serving/process.py).
     assert "KUBETFX_SERVING_PYTHON=/opt/venv-serving/bin/python" in env
     builder = " ".join(values(stages(DOCKERFILES["components"])[0], "RUN"))
     assert "-e /opt/kubetfx" in builder
@@ -175,7 +175,7 @@ def test_server_image_listens_on_8080_on_all_interfaces():
     assert json.loads(entrypoint) == [
         "python",
         "-m",
-        "components.serving",
+        "kubetfx.serving",
         "--host",
         "0.0.0.0",
         "--port",

@@ -16,8 +16,8 @@ from typing import Any
 import hcl2
 import pytest
 
-from components.resources import GPU_RESOURCE, TPU_RESOURCE
-from pipelines import tfconfig
+from kubetfx.components.resources import GPU_RESOURCE, TPU_RESOURCE
+from kubetfx.pipelines import tfconfig
 from tests.infra.files import (
     MIN_REASON_CHARS,
     ROOT,

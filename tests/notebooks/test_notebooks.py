@@ -53,7 +53,7 @@ def workdir(tmp_path_factory):
     work = tmp_path_factory.mktemp("run")
     beam = [f"--beam-arg={arg}" for arg in FAST_BEAM]
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", *beam],
+        [sys.executable, "-m", "kubetfx.cli", "run", *beam],
         cwd=work,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         capture_output=True,

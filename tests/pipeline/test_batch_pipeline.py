@@ -15,10 +15,10 @@ from google.protobuf import json_format
 from kfp import compiler
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from components.config import PipelineConfig
-from components.errors import ConfigError
-from components.push.registry import ModelRegistry
-from pipelines import batch
+from kubetfx.components.config import PipelineConfig
+from kubetfx.components.errors import ConfigError
+from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.pipelines import batch
 from tests.conftest import write_csv
 
 IMAGE = "registry.example/kubetfx:1.2"
@@ -87,7 +87,7 @@ def test_kubetfx_batch_predict_runs_the_pipeline_locally(penguins, penguins_tabl
     args += ["--beam-arg=--runner=DirectRunner", "--beam-arg=--direct_running_mode=in_memory"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "batch-predict", *args],
+        [sys.executable, "-m", "kubetfx.cli", "batch-predict", *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -105,7 +105,7 @@ def test_kubetfx_batch_predict_runs_the_pipeline_locally(penguins, penguins_tabl
     assert {row["model_version"] for row in rows} == {version}
     # A version that is not in the registry: exit 2 before anything runs.
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "batch-predict", *args, "--model-version", "7"],
+        [sys.executable, "-m", "kubetfx.cli", "batch-predict", *args, "--model-version", "7"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -13,7 +13,7 @@ from google.protobuf import json_format
 from kfp import components
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipelines.cli import main
+from kubetfx.cli import main
 
 
 @pytest.fixture

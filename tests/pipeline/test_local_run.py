@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from components.push.registry import ModelRegistry
+from kubetfx.components.push.registry import ModelRegistry
 from tests.conftest import FAST_BEAM, write_csv
 
 pytestmark = pytest.mark.pipeline
@@ -32,7 +32,7 @@ STEPS = (
 def kubetfx(*args: str, cwd) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args],
+        [sys.executable, "-m", "kubetfx.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -10,9 +10,9 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from components.config import PipelineConfig
-from pipelines import monitoring
-from pipelines.cli import main
+from kubetfx.cli import main
+from kubetfx.components.config import PipelineConfig
+from kubetfx.pipelines import monitoring
 from tests.component.test_monitor import champion_setup, write_hour
 
 ROOT = "gs://bucket/root"
@@ -169,7 +169,7 @@ def test_a_drift_on_kubeflow_submits_the_training_pipeline_with_its_cause(monkey
 
 
 def test_a_cluster_needs_bucket_paths_for_logs_and_state():
-    from components.errors import ConfigError
+    from kubetfx.components.errors import ConfigError
 
     cfg = PipelineConfig.model_validate({"pipeline_root": ROOT})
     with pytest.raises(ConfigError, match="monitor.output_dir"):

@@ -11,8 +11,8 @@ import subprocess
 import pytest
 import yaml
 
-from components.config import PipelineConfig
-from pipelines.cli import main
+from kubetfx.cli import main
+from kubetfx.components.config import PipelineConfig
 from tests.pipeline.fake_kfp import FakeKfp, serve
 
 ROOT = "gs://bucket/root"

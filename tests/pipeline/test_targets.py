@@ -9,8 +9,8 @@ import json
 import pytest
 import yaml
 
-from components.config import PipelineConfig
-from pipelines.cli import main
+from kubetfx.cli import main
+from kubetfx.components.config import PipelineConfig
 
 IMAGE = "registry.example/kubetfx:1.2"
 DATAFLOW = ["--runner=DataflowRunner", "--project=p", "--region=r", "--temp_location=gs://b/tmp"]

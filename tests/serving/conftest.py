@@ -1,5 +1,5 @@
 """Black-box serving tests: a real model server process (the serving environment's Python,
-`-m components.serving`) on a free loopback port, over a real registry of trained models."""
+`-m kubetfx.serving`) on a free loopback port, over a real registry of trained models."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from components.push.registry import ModelRegistry
-from components.serving.process import Client, ServerProcess, serving_python
+from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.serving.process import Client, ServerProcess, serving_python
 
 MODEL = "penguins"
 

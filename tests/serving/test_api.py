@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from components.infra_validate.core import json_columns
-from components.serving import contract
+from kubetfx.components.infra_validate.core import json_columns
+from kubetfx.serving import contract
 from tests.serving.conftest import MODEL, make_registry, read_logs, running_server
 
 PREDICT = f"/v1/models/{MODEL}:predict"

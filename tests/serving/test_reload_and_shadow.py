@@ -6,10 +6,10 @@ import os
 import threading
 import time
 
-from components.infra_validate.core import json_columns
-from components.push.registry import ModelRegistry
-from components.serving import contract
-from components.serving.process import Client
+from kubetfx.components.infra_validate.core import json_columns
+from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.serving import contract
+from kubetfx.serving.process import Client
 from tests.serving.conftest import MODEL, make_registry, read_logs, running_server
 
 PREDICT = f"/v1/models/{MODEL}:predict"

@@ -15,19 +15,19 @@ import uuid
 
 import pytest
 
-from components import fileio
-from components.config import SchemaConfig, ValidateConfig
-from components.errors import ValidationFailed
-from components.evaluate.blessing import Blessing
-from components.infra_validate.core import InfraResult, write_blessing
-from components.push.core import PushResult
-from components.push.registry import ModelRegistry
-from components.reference import ReferenceStore
-from components.schema import core as schema_core
-from components.statistics import core as stats_core
-from components.transform.task import Task
-from components.validate import core as validate_core
-from pipelines.artifacts import (
+from kubetfx.components import fileio
+from kubetfx.components.config import SchemaConfig, ValidateConfig
+from kubetfx.components.errors import ValidationFailed
+from kubetfx.components.evaluate.blessing import Blessing
+from kubetfx.components.infra_validate.core import InfraResult, write_blessing
+from kubetfx.components.push.core import PushResult
+from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.reference import ReferenceStore
+from kubetfx.components.schema import core as schema_core
+from kubetfx.components.statistics import core as stats_core
+from kubetfx.components.transform.task import Task
+from kubetfx.components.validate import core as validate_core
+from kubetfx.pipelines.artifacts import (
     EXECUTOR_OUTPUT,
     STEPS,
     RunNotFound,
@@ -147,8 +147,9 @@ def root_copy(runs, tmp_path):
 
 
 def test_steps_are_the_training_pipelines_tasks():
-    from components.config import PipelineConfig
-    from pipelines import local, training
+    from kubetfx.components.config import PipelineConfig
+    from kubetfx.pipelines import training
+    from kubetfx.runners import local
 
     assert set(STEPS) == set(local.step_order(training.build(PipelineConfig())))
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pipelines import cli
+from kubetfx import cli
 
 
 def _subcommands() -> list[str]:
@@ -29,13 +29,13 @@ def test_every_subcommand_help_works(command, capsys):
 def test_top_level_help_and_version_from_the_installed_command():
     for flag, expected in (("--help", "usage: kubetfx"), ("--version", "kubetfx 0.1.0")):
         done = subprocess.run(
-            [sys.executable, "-m", "pipelines.cli", flag], capture_output=True, text=True
+            [sys.executable, "-m", "kubetfx.cli", flag], capture_output=True, text=True
         )
         assert done.returncode == 0, done.stderr
         assert expected in done.stdout
     # every subcommand is listed in the top-level help
     listed = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "kubetfx.cli", "--help"], capture_output=True, text=True
     ).stdout
     assert all(command in listed for command in _subcommands())
 
@@ -118,8 +118,8 @@ def test_verbose_adds_the_traceback(tmp_path, capsys):
 
 
 def test_a_value_past_the_first_block_names_its_row(tmp_path):
-    from components.errors import DataError
-    from components.ingest.inputs import read_batches
+    from kubetfx.components.errors import DataError
+    from kubetfx.components.ingest.inputs import read_batches
 
     path = _csv(tmp_path, "late.csv", "a,y\n" + "1,x\n" * 2_000 + "oops,y\n")
     with pytest.raises(DataError, match=r"column 'a', row 2001: 'oops' is not a int64"):

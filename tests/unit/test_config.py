@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import BUILTIN_PENGUINS, PipelineConfig, dataset_name_from_path
-from components.errors import ConfigError
-from pipelines.config import load_config, localize
+from kubetfx.components.config import BUILTIN_PENGUINS, PipelineConfig, dataset_name_from_path
+from kubetfx.components.errors import ConfigError
+from kubetfx.pipelines.config import load_config, localize
 
 
 def test_defaults_run_penguins():
@@ -100,7 +100,7 @@ def test_local_config_parameter_survives_kfp_local_python3_rewrite():
     (.../lib/python3.11/site-packages/...) must reach the step unchanged."""
     from kfp.local.subprocess_task_handler import replace_python_executable
 
-    from pipelines import targets
+    from kubetfx.pipelines import targets
 
     path = "/venv/lib/python3.11/site-packages/pkg/data.csv"
     cfg = PipelineConfig.model_validate({"data": {"path": path, "label": "y"}})

@@ -1,10 +1,10 @@
 from importlib import resources
 
-from pipelines.config import load_config
+from kubetfx.pipelines.config import load_config
 
 
 def test_the_shipped_example_config_is_valid():
-    path = resources.files("pipelines") / "defaults" / "example.yaml"
+    path = resources.files("kubetfx.pipelines") / "defaults" / "example.yaml"
     cfg = load_config(str(path))
     assert cfg.data.label == "species"
     assert cfg.beam.pipeline_args[1] == "--direct_running_mode=multi_processing"

@@ -5,9 +5,9 @@ import hashlib
 import pandas as pd
 import pytest
 
-from components.errors import ConfigError
-from pipelines import generate
-from pipelines.cli import main
+from kubetfx.cli import main
+from kubetfx.components.errors import ConfigError
+from kubetfx.pipelines import generate
 
 
 def _sha(path) -> str:

@@ -8,12 +8,12 @@ import shutil
 import pytest
 from tensorflow_model_analysis.proto import validation_result_pb2
 
-from components.config import EvaluateConfig, MetricThreshold, PipelineConfig, TrainConfig
-from components.errors import ConfigError, DataError
-from components.evaluate import blessing
-from components.evaluate.core import eval_config
-from components.push.registry import ModelRegistry
-from components.transform.task import Task, resolve
+from kubetfx.components.config import EvaluateConfig, MetricThreshold, PipelineConfig, TrainConfig
+from kubetfx.components.errors import ConfigError, DataError
+from kubetfx.components.evaluate import blessing
+from kubetfx.components.evaluate.core import eval_config
+from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.transform.task import Task, resolve
 
 
 @pytest.mark.parametrize(
@@ -195,7 +195,7 @@ def test_an_interrupted_push_leaves_nothing_a_reader_would_load(tmp_path, monkey
 
 
 def test_evaluation_report_separates_metrics_diffs_and_fairness():
-    from components.evaluate.results import report_html
+    from kubetfx.components.evaluate.results import report_html
 
     metrics = {
         "overall": {
@@ -253,7 +253,7 @@ def test_default_gate_still_fails_closed():
 
 
 def test_the_default_gate_becomes_tfma_thresholds():
-    from components.evaluate.core import gate_threshold
+    from kubetfx.components.evaluate.core import gate_threshold
 
     accuracy = gate_threshold(blessing.classification_gate({"a": 3, "b": 1}, 0.05))
     assert accuracy.lower == pytest.approx(1 - 0.25 * 0.95) and accuracy.upper is None

@@ -9,10 +9,10 @@ import threading
 
 import pytest
 
-from components.config import MonitorConfig
-from components.errors import ConfigError
-from components.monitor import policy
-from pipelines.config import load_config
+from kubetfx.components.config import MonitorConfig
+from kubetfx.components.errors import ConfigError
+from kubetfx.components.monitor import policy
+from kubetfx.pipelines.config import load_config
 
 T0 = datetime.datetime(2026, 11, 2, tzinfo=datetime.UTC)
 STEP = datetime.timedelta(minutes=10)

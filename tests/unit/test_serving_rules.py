@@ -9,11 +9,11 @@ import re
 import numpy as np
 import pytest
 
-from components.config import ServingConfig, TrafficConfig
-from components.serving.contract import Contract, Feature
-from components.serving.models import AVAILABLE, END, LoadError, ModelManager, ModelView, Servable
-from components.serving.requests import RequestError, encode_tf_serving, parse_tf_serving
-from components.serving.routing import route, to_challenger
+from kubetfx.components.config import ServingConfig, TrafficConfig
+from kubetfx.serving.contract import Contract, Feature
+from kubetfx.serving.models import AVAILABLE, END, LoadError, ModelManager, ModelView, Servable
+from kubetfx.serving.requests import RequestError, encode_tf_serving, parse_tf_serving
+from kubetfx.serving.routing import route, to_challenger
 
 FEATURES = [
     Feature("island", "string"),

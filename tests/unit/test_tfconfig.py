@@ -1,4 +1,4 @@
-"""pipelines.tfconfig: `terraform output -json` -> a kubetfx config that loads."""
+"""kubetfx.pipelines.tfconfig: `terraform output -json` -> a kubetfx config that loads."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import pytest
 import yaml
 
-from components.errors import ConfigError
-from pipelines import tfconfig
-from pipelines.config import load_config
+from kubetfx.components.errors import ConfigError
+from kubetfx.pipelines import tfconfig
+from kubetfx.pipelines.config import load_config
 
 # The shape `terraform output -json` prints for terraform/envs/*.
 OUTPUTS = {

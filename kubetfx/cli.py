@@ -1,0 +1,337 @@
+"""The `kubetfx` command line: run, batch-predict, monitor, compile, submit, schedule,
+promote, rollback, generate, reference, config.
+
+Exit codes: 0 success, 1 the run failed (a step failed, e.g. blocking anomalies),
+2 bad flags or config (a message names the field; no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from kubetfx.components.errors import ConfigError, DataError, KubetfxError
+from kubetfx.pipelines.targets import PIPELINES
+
+
+def _verbose_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose", action="store_true", help="show each step's own output and tracebacks"
+    )
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    _verbose_flag(parser)
+    parser.add_argument("--config", help="YAML config file (see `kubetfx config`)")
+    parser.add_argument("--data", help="CSV/Parquet file, glob or {SPAN} pattern (data.path)")
+    parser.add_argument("--label", help="label column (data.label)")
+    parser.add_argument("--name", help="dataset name (data.name; default from the file name)")
+    parser.add_argument("--pipeline-root", help="where run artifacts go (pipeline_root)")
+    parser.add_argument("--reference-root", help="reference schemas (reference_root)")
+    parser.add_argument(
+        "--beam-arg",
+        action="append",
+        metavar="ARG",
+        help="Beam pipeline option, repeatable (replaces beam.pipeline_args)",
+    )
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "data.path": args.data,
+        "data.label": args.label,
+        "data.name": args.name,
+        "pipeline_root": args.pipeline_root,
+        "reference_root": args.reference_root,
+        "beam.pipeline_args": args.beam_arg,
+    }
+
+
+def _load(args: argparse.Namespace):
+    from kubetfx.pipelines.config import load_config
+
+    cfg = load_config(args.config, _overrides(args))
+    if getattr(args, "pipeline", None) == "monitoring":  # compile/submit/schedule it by name
+        from kubetfx.pipelines.monitoring import for_monitoring
+
+        cfg = for_monitoring(cfg)
+    return cfg
+
+
+def _check_input(cfg) -> None:
+    """Read a local data path once before any step runs: a bad file, a missing or constant
+    label, or a glob matching nothing stops here with one message (exit 2), not as a failed
+    step. Remote data is checked by the ingest step, which has the cloud credentials."""
+    from kubetfx.components import fileio
+    from kubetfx.components.ingest.core import inspect
+
+    if fileio.is_remote(cfg.data.path):
+        return
+    check = inspect(cfg.data, cfg.ingest)
+    print(f"kubetfx: read {check.rows:,} rows, {len(check.columns)} columns", flush=True)
+    for name in check.empty_columns():
+        print(f"kubetfx: warning: column {name!r} has no value in any row")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from kubetfx.pipelines.config import localize
+
+    cfg = localize(_load(args))
+    _check_input(cfg)
+    # Quieten TensorFlow's C++ start-up chatter in every step's subprocess.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from kubetfx.pipelines import training
+    from kubetfx.runners import local, summary
+
+    print(f"kubetfx: training pipeline on {cfg.data.path} (label {cfg.data.label!r})", flush=True)
+    result = local.run(cfg, training.build(cfg), verbose=args.verbose)
+    print(summary.render(result), flush=True)
+    return 0 if result.succeeded else 1
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from kubetfx.pipelines import targets
+
+    return targets.cmd_compile(_load(args), args)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from kubetfx.runners import submit
+
+    return submit.cmd_submit(_load(args), args)
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from kubetfx.runners import submit
+
+    return submit.cmd_schedule(_load(args), args)
+
+
+def cmd_serving_change(args: argparse.Namespace) -> int:
+    """`kubetfx promote|rollback`: move a canary on the serving target (push.target)."""
+    from kubetfx.components.push.deploy import target_for
+    from kubetfx.runners.submit import print_request
+
+    cfg = _load(args)
+    name = args.target or cfg.push.target
+    if name == "local":
+        raise ConfigError(
+            f"--target: {args.command} acts on a serving target (kserve or vertex); push.target "
+            "is 'local' (the registry's champion pointer moves with `push.promote`)"
+        )
+    target = target_for(cfg, name)
+    change = target.change(args.command)
+    if args.dry_run:
+        return print_request(change)
+    target.apply(change)
+    print(f"kubetfx: {args.command} done: {json.dumps(change)}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from kubetfx.pipelines import generate
+
+    drifts = [generate.Drift.parse(spec) for spec in args.drift or []]
+    rows = generate.write(args.out, args.rows, args.seed, drifts, label=not args.no_label)
+    print(f"wrote {rows:,} rows to {args.out}")
+    return 0
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    from kubetfx.components.reference import ReferenceStore
+    from kubetfx.pipelines.config import localize
+
+    cfg = localize(_load(args))
+    store = ReferenceStore(cfg.reference_root, cfg.data.name)
+    if args.action == "show":
+        print(json.dumps(store.describe(), indent=2))
+        if store.has_schema():
+            print(f"\nEdit {store.schema_path} to curate the schema; the next run imports it.")
+    elif args.action == "path":
+        print(store.schema_path)
+    elif args.action == "reset":
+        existed = store.reset()
+        print(f"{'removed' if existed else 'nothing to remove at'} {store.directory}")
+    return 0
+
+
+def cmd_batch_predict(args: argparse.Namespace) -> int:
+    from kubetfx.pipelines import batch
+    from kubetfx.pipelines.config import load_config
+
+    overrides = {
+        **_overrides(args),
+        "batch_predict.input": args.input,
+        "batch_predict.input_format": args.input_format,
+        "batch_predict.output": args.output,
+        "batch_predict.output_format": args.output_format,
+        "batch_predict.model": args.model_version,
+    }
+    return batch.cmd_batch_predict(load_config(args.config, overrides), args.verbose)
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from kubetfx.pipelines import monitoring
+    from kubetfx.pipelines.config import load_config
+
+    overrides = {
+        **_overrides(args),
+        "monitor.window": args.window,
+        "monitor.start": args.start,
+        "monitor.end": args.end,
+        "monitor.labels": args.labels,
+    }
+    if args.window and args.start:
+        raise ConfigError("--window and --start: give a window length or a start, not both")
+    return monitoring.cmd_monitor(load_config(args.config, overrides), args)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from kubetfx.pipelines.config import to_yaml
+
+    print(to_yaml(_load(args)), end="")
+    return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kubetfx")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown (not installed: pip install -e .)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kubetfx", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"kubetfx {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the training pipeline locally (kfp.local)")
+    _config_flags(run)
+    run.set_defaults(func=cmd_run)
+
+    comp = sub.add_parser("compile", help="compile a pipeline to KFP IR YAML")
+    comp.add_argument("--pipeline", choices=PIPELINES, default="training")
+    comp.add_argument("--output", required=True, help="YAML file to write")
+    comp.add_argument(
+        "--target",
+        choices=("local", "kubeflow", "vertex"),
+        default="local",
+        help="local (kfp.local), kubeflow (KFP on Kubernetes) or vertex (Vertex AI Pipelines): "
+        "decides per-step resources, accelerators and placement",
+    )
+    _config_flags(comp)
+    comp.set_defaults(func=cmd_compile)
+
+    from kubetfx.runners.submit import add_cloud_flags
+
+    subm = sub.add_parser("submit", help="run a pipeline on Kubeflow Pipelines or Vertex AI")
+    add_cloud_flags(subm, "submit")
+    _config_flags(subm)
+    subm.set_defaults(func=cmd_submit)
+
+    sched = sub.add_parser("schedule", help="run a pipeline on a cron schedule, on KFP or Vertex")
+    add_cloud_flags(sched, "schedule")
+    _config_flags(sched)
+    sched.set_defaults(func=cmd_schedule)
+
+    for action, text in (
+        (
+            "promote",
+            "give the canary all traffic (KServe: drop canaryTrafficPercent; Vertex: "
+            "100%% to the newest deployed model, undeploy the others)",
+        ),
+        ("rollback", "send all traffic back to the previous model and drop the canary"),
+    ):
+        change = sub.add_parser(action, help=text)
+        change.add_argument(
+            "--target", choices=("kserve", "vertex"), help="serving target (default push.target)"
+        )
+        change.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the exact change as JSON and apply nothing (Vertex reads the endpoint)",
+        )
+        _config_flags(change)
+        change.set_defaults(func=cmd_serving_change)
+
+    gen = sub.add_parser("generate", help="write a synthetic dataset (optionally drifted)")
+    gen.add_argument("--rows", type=int, required=True)
+    gen.add_argument("--out", required=True, help="output .csv or .parquet file")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument(
+        "--drift",
+        action="append",
+        metavar="KIND:FEATURE[=VALUE]",
+        help="repeatable; kinds: mean_shift, category_mix, new_category, missing, drop",
+    )
+    gen.add_argument("--no-label", action="store_true", help="leave out the label (serving data)")
+    _verbose_flag(gen)
+    gen.set_defaults(func=cmd_generate)
+
+    ref = sub.add_parser("reference", help="show, locate or reset a dataset's reference schema")
+    ref.add_argument("action", choices=("show", "path", "reset"))
+    _config_flags(ref)
+    ref.set_defaults(func=cmd_reference)
+
+    bp = sub.add_parser("batch-predict", help="predict files of rows with a registry model")
+    bp.add_argument("--input", help="CSV, Parquet or TFRecord file or glob (batch_predict.input)")
+    bp.add_argument("--input-format", choices=("auto", "csv", "parquet", "tfrecord"))
+    bp.add_argument("--output", help="directory for predictions and errors (batch_predict.output)")
+    bp.add_argument("--output-format", choices=("jsonl", "parquet", "csv"))
+    bp.add_argument("--model-version", type=int, help="a registry version (default: champion)")
+    _config_flags(bp)
+    bp.set_defaults(func=cmd_batch_predict)
+
+    mon = sub.add_parser("monitor", help="skew, drift and live quality of serving traffic")
+    mon.add_argument("--window", help="window ending now (or --end), e.g. 1h (monitor.window)")
+    mon.add_argument("--start", help="ISO start of the window (monitor.start)")
+    mon.add_argument("--end", help="ISO end of the window (monitor.end; default now)")
+    mon.add_argument("--labels", help="delayed labels keyed by request_id (monitor.labels)")
+    mon.add_argument(
+        "--target",
+        choices=("local", "kubeflow", "vertex"),
+        default="local",
+        help="local: kfp.local here; kubeflow/vertex: submit the monitoring pipeline",
+    )
+    mon.add_argument("--host", help="kubeflow: KFP API endpoint (kubeflow.host)")
+    mon.add_argument("--project", help="vertex: Google Cloud project (vertex.project)")
+    mon.add_argument("--region", help="vertex: Vertex AI region (vertex.region)")
+    mon.add_argument("--dry-run", action="store_true", help="cluster targets: print, send nothing")
+    _config_flags(mon)
+    mon.set_defaults(func=cmd_monitor)
+
+    conf = sub.add_parser("config", help="print the effective config as YAML")
+    _config_flags(conf)
+    conf.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; the only place that turns kubetfx's exceptions into exit codes."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, DataError) as e:  # the user's flags, config or input: fix and rerun
+        _explain(args, e, f"kubetfx: error: {e}")
+        return 2
+    except KubetfxError as e:  # the run was valid and failed on its merits
+        _explain(args, e, f"kubetfx: {type(e).__name__}: {e}")
+        return 1
+
+
+def _explain(args: argparse.Namespace, error: Exception, message: str) -> None:
+    """One message for the user; the traceback too with --verbose."""
+    if getattr(args, "verbose", False):
+        import traceback
+
+        traceback.print_exception(error, file=sys.stderr)
+    print(message, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

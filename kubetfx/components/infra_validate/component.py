@@ -1,0 +1,28 @@
+"""KFP wrapper of infra_validate (InfraValidator)."""
+
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+
+def infra_validate(
+    config: str,
+    model: Input[Model],
+    examples: Input[Dataset],
+    infra_blessing: Output[Artifact],
+) -> None:
+    from kubetfx.components.config import PipelineConfig
+    from kubetfx.components.infra_validate import core
+
+    cfg = PipelineConfig.from_json(config)
+    result = core.run(model.path, examples.path, cfg.infra_validate, infra_blessing.path)
+    infra_blessing.metadata.update(
+        {
+            "blessed": int(result.blessed),
+            "reasons": result.reasons,
+            "ready_seconds": result.ready_seconds or -1,
+            "examples": result.examples,
+            "tfx_type": "InfraBlessing",
+        }
+    )
+    print(
+        ("INFRA_BLESSED: " if result.blessed else "INFRA_NOT_BLESSED: ") + "; ".join(result.reasons)
+    )

@@ -1,0 +1,177 @@
+"""InfraValidator: serve the candidate in the real model server before it may be pushed.
+
+The candidate is staged as version 1 of a throwaway registry, the model server is started on
+it in its own environment (a subprocess on a free loopback port; the server image on a
+cluster), and real eval examples are sent through both request paths: b64 tf.Example and JSON
+features. Every answer must equal the model's in-process `serving_tf_example` predictions
+(within `atol`). The result is an InfraBlessing: `INFRA_BLESSED` or `INFRA_NOT_BLESSED`,
+with the reasons and timings in infra_validation.json. Anything that goes wrong - the server
+does not start, the model does not load, an answer differs - means not blessed.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import glob
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from kubetfx.components import fileio
+from kubetfx.components.config import InfraValidateConfig
+from kubetfx.serving import contract
+from kubetfx.serving.process import ServerProcess, request, serving_python
+
+INFRA_BLESSED, INFRA_NOT_BLESSED = "INFRA_BLESSED", "INFRA_NOT_BLESSED"
+RESULT_FILE = "infra_validation.json"
+MODEL = "candidate"
+
+
+@dataclasses.dataclass(frozen=True)
+class InfraResult:
+    blessed: bool
+    reasons: list[str]
+    examples: int = 0
+    ready_seconds: float | None = None
+    max_abs_diff: float | None = None
+
+
+def run(model_dir: str, examples_uri: str, cfg: InfraValidateConfig, out_uri: str) -> InfraResult:
+    python = serving_python(cfg.server_python)  # a setup error, not a verdict on the model
+    serialized = _eval_examples(examples_uri, cfg.examples)
+    expected = _in_process(model_dir, serialized)
+    with tempfile.TemporaryDirectory(prefix="infra-validate-") as tmp:
+        registry = _stage(model_dir, tmp)
+        server = ServerProcess(
+            python,
+            ["--registry", registry, "--model", MODEL, "--log-rate", "0"],
+            os.path.join(tmp, "server.log"),
+        )
+        with server:
+            try:
+                ready = server.wait_available(MODEL, cfg.ready_timeout_seconds)
+            except RuntimeError as e:
+                result = InfraResult(False, [f"server not ready: {e}"], len(serialized))
+            else:
+                result = _check(server.url, model_dir, serialized, expected, cfg.atol, ready)
+    write_blessing(result, out_uri)
+    return result
+
+
+def _check(url, model_dir, serialized, expected, atol, ready) -> InfraResult:
+    served = contract.read(model_dir)
+    features = served.features if served else []
+    requests = {
+        "b64 tf.Example": {
+            "signature_name": "serving_tf_example",
+            "instances": [{"b64": base64.b64encode(s).decode()} for s in serialized],
+        },
+        "JSON features": {"inputs": json_columns(serialized, features)},
+    }
+    reasons, worst = [], 0.0
+    for what, body in requests.items():
+        status, _, answer = request("POST", f"{url}/v1/models/{MODEL}:predict", body, timeout=60)
+        if status != 200:
+            reasons.append(f"{what}: HTTP {status}: {answer}")
+            continue
+        outputs = answer.get("predictions") or answer.get("outputs")
+        diff, problem = _compare(_as_columns(outputs, list(expected)), expected, atol)
+        worst = max(worst, diff)
+        reasons.append(f"{what}: {problem}" if problem else f"{what}: answers match")
+    blessed = all(r.endswith("answers match") for r in reasons)
+    return InfraResult(blessed, reasons, len(serialized), round(ready, 2), worst)
+
+
+def _eval_examples(examples_uri: str, limit: int) -> list[bytes]:
+    import tensorflow as tf
+
+    files = sorted(glob.glob(os.path.join(examples_uri, "Split-eval", "*.gz")))
+    if not files:
+        raise FileNotFoundError(f"no eval examples under {examples_uri}/Split-eval")
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)
+    return [record.numpy() for record in dataset]
+
+
+def _in_process(model_dir: str, serialized: list[bytes]) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(model_dir).signatures["serving_tf_example"]
+    return {k: v.numpy() for k, v in fn(examples=tf.constant(serialized)).items()}
+
+
+def _stage(model_dir: str, tmp: str) -> str:
+    """A one-version registry holding the candidate (a link when local: nothing is copied)."""
+    registry = os.path.join(tmp, "registry")
+    os.makedirs(os.path.join(registry, MODEL))
+    target = os.path.join(registry, MODEL, "1")
+    if fileio.is_remote(model_dir):
+        fileio.copy_tree(model_dir, target)
+    else:
+        os.symlink(os.path.abspath(model_dir), target)
+    return registry
+
+
+def json_columns(serialized: list[bytes], features) -> dict[str, list]:
+    """The examples as a JSON client sends them: one list per feature, null when missing."""
+    from tensorflow.core.example import example_pb2
+
+    columns = {f.name: [] for f in features}
+    for data in serialized:
+        example = example_pb2.Example.FromString(data).features.feature
+        for f in features:
+            kind = example[f.name].WhichOneof("kind") if f.name in example else None
+            values = list(getattr(example[f.name], kind).value) if kind else []
+            value = values[0] if values else None
+            columns[f.name].append(value.decode() if isinstance(value, bytes) else value)
+    return columns
+
+
+def _as_columns(outputs, names: list[str]) -> dict[str, list]:
+    """An answer's outputs by name. TF Serving's row format gives each row as an object of
+    named outputs, except for a model with one output (a regression), whose rows are the
+    values themselves."""
+    if isinstance(outputs, dict):
+        return outputs
+    if len(names) == 1 and outputs and not isinstance(outputs[0], dict):
+        return {names[0]: outputs}
+    return {k: [row[k] for row in outputs] for k in outputs[0]}
+
+
+def _compare(served: dict, expected: dict[str, np.ndarray], atol: float) -> tuple[float, str]:
+    worst = 0.0
+    for name, want in expected.items():
+        if name not in served:
+            return worst, f"output {name!r} missing from the answer"
+        got = np.array(served[name])
+        if want.dtype == object:
+            want = np.vectorize(lambda b: b.decode(), otypes=[object])(want)
+            if got.shape != want.shape or not (got == want).all():
+                return worst, f"output {name!r} differs from the in-process prediction"
+            continue
+        if got.shape != want.shape:
+            return worst, f"output {name!r} has shape {got.shape}, expected {want.shape}"
+        diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
+        worst = max(worst, diff)
+        if diff > atol:
+            return worst, f"output {name!r} differs by up to {diff:.3g} (atol {atol:g})"
+    return worst, ""
+
+
+def write_blessing(result: InfraResult, out_uri: str) -> None:
+    fileio.makedirs(out_uri)
+    marker = INFRA_BLESSED if result.blessed else INFRA_NOT_BLESSED
+    fileio.write_text(fileio.join(out_uri, marker), "\n".join(result.reasons) + "\n")
+    fileio.write_text(
+        fileio.join(out_uri, RESULT_FILE), json.dumps(dataclasses.asdict(result), indent=2)
+    )
+
+
+def read_infra_blessing(uri: str) -> InfraResult:
+    """Fail closed: no result file, or anything but INFRA_BLESSED, is not blessed."""
+    path = fileio.join(uri, RESULT_FILE)
+    if not fileio.exists(path) or not fileio.exists(fileio.join(uri, INFRA_BLESSED)):
+        return InfraResult(False, [f"no {INFRA_BLESSED} marker in {uri}"])
+    return InfraResult(**json.loads(fileio.read_text(path)))

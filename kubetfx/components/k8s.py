@@ -1,0 +1,169 @@
+"""The small part of the Kubernetes API kubetfx calls, behind one injectable class.
+
+The GKE training launcher (kubetfx/components/train/gke.py) and the KServe pusher
+(kubetfx/components/push/kserve.py) talk to the cluster only through `Kube`; tests pass a fake with
+the same methods. `PERMISSIONS` names the RBAC rule each method needs: the Roles in
+infra/k8s/rbac/ grant exactly these (a test checks it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from kubetfx.components.errors import KubetfxError
+
+JOBSET = ("jobset.x-k8s.io", "v1alpha2", "jobsets")
+INFERENCE_SERVICE = ("serving.kserve.io", "v1beta1", "inferenceservices")
+
+# method -> (API group, resource, verb): what the service account running it must be granted.
+PERMISSIONS: dict[str, tuple[str, str, str]] = {
+    "create_job": ("batch", "jobs", "create"),
+    "read_job": ("batch", "jobs", "get"),
+    "delete_job": ("batch", "jobs", "delete"),
+    "create_service": ("", "services", "create"),
+    "delete_service": ("", "services", "delete"),
+    "list_pods": ("", "pods", "list"),
+    "read_pod_log": ("", "pods/log", "get"),
+    "create_jobset": (JOBSET[0], JOBSET[2], "create"),
+    "read_jobset": (JOBSET[0], JOBSET[2], "get"),
+    "delete_jobset": (JOBSET[0], JOBSET[2], "delete"),
+    "create_inference_service": (INFERENCE_SERVICE[0], INFERENCE_SERVICE[2], "create"),
+    "read_inference_service": (INFERENCE_SERVICE[0], INFERENCE_SERVICE[2], "get"),
+    "patch_inference_service": (INFERENCE_SERVICE[0], INFERENCE_SERVICE[2], "patch"),
+}
+
+
+class KubeError(KubetfxError):
+    """The Kubernetes API refused a request (the message has its status and reason)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class NotFound(KubeError):
+    """The object does not exist (HTTP 404)."""
+
+
+class Kube:
+    """Typed calls of the official `kubernetes` client, answering plain dicts (as in YAML)."""
+
+    def __init__(self, api_client=None):
+        from kubernetes import client
+
+        self._client = api_client or client.ApiClient()
+        self._batch = client.BatchV1Api(self._client)
+        self._core = client.CoreV1Api(self._client)
+        self._custom = client.CustomObjectsApi(self._client)
+
+    @classmethod
+    def connect(cls) -> Kube:
+        """In a pod: its service account; elsewhere: the current kubeconfig context."""
+        from kubernetes import config
+
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            try:
+                config.load_kube_config()
+            except (config.ConfigException, OSError) as e:
+                raise KubeError(
+                    "no Kubernetes credentials: not in a pod with a service account, and no "
+                    f"usable kubeconfig ({e})"
+                ) from e
+        return cls()
+
+    def _dict(self, obj: Any) -> dict:
+        return self._client.sanitize_for_serialization(obj)
+
+    # batch/v1 Jobs, core/v1 Services, Pods and their logs (the training launcher).
+    def create_job(self, namespace: str, body: dict) -> dict:
+        with _errors("create Job", namespace):
+            return self._dict(self._batch.create_namespaced_job(namespace, body))
+
+    def read_job(self, namespace: str, name: str) -> dict:
+        with _errors(f"read Job {name}", namespace):
+            return self._dict(self._batch.read_namespaced_job(name, namespace))
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        # Background propagation: the Job's pods go too (the API default orphans them).
+        with _errors(f"delete Job {name}", namespace):
+            self._batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+
+    def create_service(self, namespace: str, body: dict) -> dict:
+        with _errors("create Service", namespace):
+            return self._dict(self._core.create_namespaced_service(namespace, body))
+
+    def delete_service(self, namespace: str, name: str) -> None:
+        with _errors(f"delete Service {name}", namespace):
+            self._core.delete_namespaced_service(name, namespace)
+
+    def list_pods(self, namespace: str, label_selector: str) -> list[dict]:
+        with _errors(f"list pods {label_selector}", namespace):
+            pods = self._core.list_namespaced_pod(namespace, label_selector=label_selector)
+        return [self._dict(pod) for pod in pods.items]
+
+    def read_pod_log(self, namespace: str, name: str) -> str:
+        with _errors(f"read the log of pod {name}", namespace):
+            return self._core.read_namespaced_pod_log(name, namespace)
+
+    # JobSets (jobset.x-k8s.io), where the JobSet controller is installed.
+    def create_jobset(self, namespace: str, body: dict) -> dict:
+        with _errors("create JobSet", namespace):
+            return self._custom.create_namespaced_custom_object(
+                namespace=namespace, body=body, **_crd(JOBSET)
+            )
+
+    def read_jobset(self, namespace: str, name: str) -> dict:
+        with _errors(f"read JobSet {name}", namespace):
+            return self._custom.get_namespaced_custom_object(
+                namespace=namespace, name=name, **_crd(JOBSET)
+            )
+
+    def delete_jobset(self, namespace: str, name: str) -> None:
+        with _errors(f"delete JobSet {name}", namespace):
+            self._custom.delete_namespaced_custom_object(
+                namespace=namespace, name=name, propagation_policy="Background", **_crd(JOBSET)
+            )
+
+    # KServe InferenceServices (the pusher, `kubetfx promote|rollback`).
+    def create_inference_service(self, namespace: str, body: dict) -> dict:
+        with _errors("create InferenceService", namespace):
+            return self._custom.create_namespaced_custom_object(
+                namespace=namespace, body=body, **_crd(INFERENCE_SERVICE)
+            )
+
+    def read_inference_service(self, namespace: str, name: str) -> dict:
+        with _errors(f"read InferenceService {name}", namespace):
+            return self._custom.get_namespaced_custom_object(
+                namespace=namespace, name=name, **_crd(INFERENCE_SERVICE)
+            )
+
+    def patch_inference_service(self, namespace: str, name: str, patch: dict) -> dict:
+        """A JSON merge patch (RFC 7386: a null removes a field)."""
+        with _errors(f"patch InferenceService {name}", namespace):
+            return self._custom.patch_namespaced_custom_object(
+                namespace=namespace, name=name, body=patch, **_crd(INFERENCE_SERVICE)
+            )
+
+
+def _crd(kind: tuple[str, str, str]) -> dict[str, str]:
+    group, version, plural = kind
+    return {"group": group, "version": version, "plural": plural}
+
+
+@contextlib.contextmanager
+def _errors(action: str, namespace: str):
+    """ApiException -> NotFound / KubeError saying what was attempted, where, and why."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        yield
+    except ApiException as e:
+        kind = NotFound if e.status == 404 else KubeError
+        hint = " (check the RBAC in infra/k8s/rbac/)" if e.status == 403 else ""
+        raise kind(
+            f"Kubernetes refused to {action} in namespace {namespace}: {e.status} {e.reason}{hint}",
+            e.status,
+        ) from e

@@ -1,0 +1,27 @@
+"""KFP wrapper of schema (SchemaGen / ImportSchemaGen with the reference schema)."""
+
+from kfp.dsl import Artifact, Input, Output
+
+
+def schema(config: str, statistics: Input[Artifact], schema: Output[Artifact]) -> None:
+    from kubetfx.components.config import PipelineConfig
+    from kubetfx.components.reference import ReferenceStore
+    from kubetfx.components.schema import core
+    from kubetfx.components.statistics.core import stats_path
+
+    cfg = PipelineConfig.from_json(config)
+    result = core.run(
+        {split: stats_path(statistics.path, split) for split in cfg.ingest.splits},
+        cfg.data.label,
+        cfg.schema_,
+        ReferenceStore(cfg.reference_root, cfg.data.name),
+        schema.path,
+    )
+    schema.metadata.update(
+        {
+            "tfx_type": "Schema",
+            "source": result.source,
+            "origin": result.origin or "",
+            "empty_features": result.empty,
+        }
+    )

@@ -1,0 +1,82 @@
+"""Training off the step's own process (train.backend 'gke' or 'vertex').
+
+The step becomes a launcher: it starts worker processes elsewhere, each running
+`python -m kubetfx.components.train` on the artifacts' URIs (a bucket every worker can read), waits,
+and reads back what the chief reports. The chief exports the model to the step's own model
+URI, so the artifact the next steps read is the same as with local training.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from kubetfx.components import fileio
+from kubetfx.components.config import PipelineConfig
+from kubetfx.components.errors import KubetfxError
+from kubetfx.components.resources import TPUS, step_settings
+from kubetfx.components.train.core import TrainResult
+
+RESULT_FILE = "train_result.json"  # the chief's TrainResult, in the model_run directory
+
+
+class TrainingFailed(KubetfxError):
+    """The workers did not all succeed (or did not finish in time); the message says which."""
+
+
+def worker_config(cfg: PipelineConfig) -> PipelineConfig:
+    """What each worker trains with: in its own process (never launching again), on the
+    TPU host it runs on when the step asks for a TPU."""
+    update: dict = {"backend": "local", "workers": 1}
+    if step_settings(cfg, "train").resources.accelerator in TPUS and not cfg.train.tpu:
+        update["tpu"] = "local"  # a TPU VM host: TPUClusterResolver('local')
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update=update)})
+
+
+def worker_args(cfg: PipelineConfig, uris: dict[str, str]) -> list[str]:
+    """Arguments of `python -m kubetfx.components.train`, the same for every worker."""
+    args = ["--config-json", worker_config(cfg).to_json()]
+    for flag in ("transformed-examples", "transform-graph", "schema", "model", "model-run"):
+        args += [f"--{flag}", uris[flag]]
+    return args
+
+
+def launch_name() -> str:
+    """A fresh name per launch (a retried step never collides with its earlier attempt)."""
+    return f"kubetfx-train-{uuid.uuid4().hex[:8]}"
+
+
+def write_result(result: TrainResult, model_run_uri: str) -> None:
+    fileio.write_text(fileio.join(model_run_uri, RESULT_FILE), json.dumps(result.__dict__))
+
+
+def read_result(model_run_uri: str) -> TrainResult:
+    path = fileio.join(model_run_uri, RESULT_FILE)
+    if not fileio.exists(path):
+        raise TrainingFailed(f"the workers succeeded but the chief wrote no {path}")
+    return TrainResult(**json.loads(fileio.read_text(path)))
+
+
+def train(
+    cfg: PipelineConfig, uris: dict[str, str], kube=None, credentials=None, name: str = ""
+) -> TrainResult:
+    """Launch the workers on cfg.train.backend, wait for them, return the chief's result.
+
+    `kube` (a kubetfx.components.k8s.Kube), `credentials` (Google) and the launch `name` are
+    injectable for tests.
+    """
+    name = name or launch_name()
+    args = worker_args(cfg, uris)
+    if cfg.train.backend == "gke":
+        from kubetfx.components.k8s import Kube
+        from kubetfx.components.train import gke, gke_manifests
+
+        launch = gke_manifests.plan(cfg, name, args)
+        gke.run(kube or Kube.connect(), launch, cfg.train.gke.poll_seconds)
+    elif cfg.train.backend == "vertex":
+        from kubetfx.components.train import vertex
+
+        vertex.run(vertex.build_job(cfg, name, args, credentials), cfg)
+    else:
+        raise ValueError(f"train.backend {cfg.train.backend!r} trains in the step itself")
+    return read_result(uris["model-run"])

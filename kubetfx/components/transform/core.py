@@ -1,0 +1,217 @@
+"""Transform: tf.Transform analysis on train, applied to every split through Beam.
+
+The preprocessing_fn is generated from the schema (z-score numerics with mean imputation,
+vocabularies with OOV buckets for categoricals, optional bucketize / hash per feature), or
+comes from the user's module file. Its graph is saved with the model, so serving applies
+exactly the training-time preprocessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+
+from kubetfx.components import fileio
+from kubetfx.components.config import TransformConfig
+from kubetfx.components.errors import ConfigError
+from kubetfx.components.statistics.core import examples_pattern, split_dir
+from kubetfx.components.transform.task import Task
+
+TASK_FILE = "task.json"
+ROWS_FILE = "rows.json"
+TRANSFORMED_PREFIX = "transformed_examples"
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureKinds:
+    numeric: list[str]
+    categorical: list[str]
+
+
+def feature_kinds(schema, label: str) -> FeatureKinds:
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    numeric, categorical = [], []
+    for feature in schema.feature:
+        if feature.name == label or feature.lifecycle_stage == schema_pb2.DEPRECATED:
+            continue  # a DEPRECATED feature (e.g. empty in every row) is not a model input
+        if feature.type in (schema_pb2.INT, schema_pb2.FLOAT):
+            numeric.append(feature.name)
+        else:
+            categorical.append(feature.name)
+    return FeatureKinds(sorted(numeric), sorted(categorical))
+
+
+def densify(sparse, default):
+    """A [batch] tensor from a [batch, <=1] SparseTensor, `default` where the value is missing."""
+    import tensorflow as tf
+
+    sparse = tf.sparse.SparseTensor(sparse.indices, sparse.values, [sparse.dense_shape[0], 1])
+    return tf.squeeze(tf.sparse.to_dense(sparse, default_value=default), axis=1)
+
+
+def make_preprocessing_fn(kinds: FeatureKinds, label: str, task: Task, cfg: TransformConfig):
+    """The preprocessing_fn for these features; a pure function of its arguments."""
+
+    def preprocessing_fn(inputs):
+        import tensorflow as tf
+        import tensorflow_transform as tft
+
+        outputs = {}
+        for name in kinds.numeric:
+            values = tf.cast(inputs[name], tf.float32)
+            # Impute a missing value with the train mean, so it scales to 0.
+            dense = densify(values, tft.mean(values.values))
+            if name in cfg.bucketize:
+                outputs[name] = tft.bucketize(dense, cfg.bucketize[name])
+            else:
+                outputs[name] = tft.scale_to_z_score(dense)
+        for name in kinds.categorical:
+            dense = densify(inputs[name], "")
+            if name in cfg.hash_buckets:
+                outputs[name] = tf.strings.to_hash_bucket_fast(dense, cfg.hash_buckets[name])
+            else:
+                outputs[name] = tft.compute_and_apply_vocabulary(
+                    dense, num_oov_buckets=cfg.oov_buckets, vocab_filename=name
+                )
+        if label in inputs:
+            outputs[label] = task.encode_label(inputs[label])
+        return outputs
+
+    return preprocessing_fn
+
+
+def with_label(user_fn, task: Task):
+    """A user's preprocessing_fn, with the label encoded for them when they leave it out."""
+
+    def preprocessing_fn(inputs):
+        outputs = dict(user_fn(inputs))
+        if task.label in inputs and task.label not in outputs:
+            outputs[task.label] = task.encode_label(inputs[task.label])
+        return outputs
+
+    return preprocessing_fn
+
+
+def load_module_fn(path: str, name: str, field: str):
+    """A function from the user's module file (local or remote), like TFX's module_file."""
+    if fileio.is_remote(path):
+        local = os.path.join(tempfile.mkdtemp(), os.path.basename(path))
+        fileio.copy(path, local)
+        path = local
+    if not os.path.exists(path):
+        raise ConfigError(f"{field}: module file {path!r} does not exist")
+    module_name = "kubetfx_user_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    # Registered so that Beam can pickle the user's functions by reference.
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise ConfigError(f"{field}: {path!r} must define a function {name}()")
+    return fn
+
+
+def run(
+    examples_uri: str,
+    schema_path: str,
+    splits: list[str],
+    task: Task,
+    label: str,
+    cfg: TransformConfig,
+    graph_uri: str,
+    transformed_uri: str,
+    beam_args: list[str],
+) -> dict[str, str]:
+    """Analyze on train, transform every split. Returns the transformed file pattern per split."""
+    import apache_beam as beam
+    import tensorflow_transform.beam as tft_beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from tfx_bsl.coders import example_coder
+    from tfx_bsl.public import tfxio
+
+    from kubetfx.components.schema import core as schema_core
+
+    schema = schema_core.load(schema_path)
+    if cfg.module_file:
+        preprocessing_fn = with_label(
+            load_module_fn(cfg.module_file, "preprocessing_fn", "transform.module_file"), task
+        )
+    else:
+        preprocessing_fn = make_preprocessing_fn(feature_kinds(schema, label), label, task, cfg)
+    sources = {
+        split: tfxio.TFExampleRecord(
+            file_pattern=examples_pattern(examples_uri, split),
+            schema=schema,
+            telemetry_descriptors=["kubetfx", "transform"],
+        )
+        for split in splits
+    }
+    outputs = {split: split_dir(transformed_uri, split) for split in splits}
+    temp_dir = tempfile.mkdtemp(prefix="tft-")
+    with (
+        beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline,
+        tft_beam.Context(temp_dir=temp_dir),
+    ):
+        train = sources["train"]
+        transform_fn = (
+            pipeline | "ReadAnalyze" >> train.BeamSource(),
+            train.TensorAdapterConfig(),
+        ) | "Analyze" >> tft_beam.AnalyzeDataset(preprocessing_fn)
+        _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(graph_uri)
+        for split, source in sources.items():
+            transformed, _ = (
+                (pipeline | f"Read[{split}]" >> source.BeamSource(), source.TensorAdapterConfig()),
+                transform_fn,
+            ) | f"Transform[{split}]" >> tft_beam.TransformDataset(output_record_batches=True)
+            _ = (
+                transformed
+                | f"Encode[{split}]"
+                >> beam.FlatMap(
+                    lambda batch_and_extra: example_coder.RecordBatchToExamplesEncoder().encode(
+                        batch_and_extra[0]
+                    )
+                )
+                | f"Write[{split}]"
+                >> beam.io.WriteToTFRecord(
+                    fileio.join(outputs[split], TRANSFORMED_PREFIX),
+                    file_name_suffix=".gz",
+                    compression_type=beam.io.filesystem.CompressionTypes.GZIP,
+                )
+            )
+    # The raw schema beside the graph (TFX's layout): serving parses raw inputs with it.
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+
+    metadata_io.write_metadata(
+        dataset_metadata.DatasetMetadata(schema), fileio.join(graph_uri, "metadata")
+    )
+    fileio.write_text(fileio.join(graph_uri, TASK_FILE), json.dumps(task.to_dict(), indent=2))
+    from kubetfx.components.ingest.core import read_metadata
+
+    rows = {split: read_metadata(examples_uri).rows[split] for split in splits}
+    fileio.write_text(fileio.join(transformed_uri, ROWS_FILE), json.dumps(rows))
+    return {
+        split: fileio.join(path, f"{TRANSFORMED_PREFIX}*.gz") for split, path in outputs.items()
+    }
+
+
+def resolve_task(examples_uri: str, label: str, requested: str, cfg: TransformConfig) -> Task:
+    """The task for this data, from what ingest saw of the label."""
+    from kubetfx.components.ingest.core import read_metadata
+    from kubetfx.components.transform.task import resolve
+
+    seen = read_metadata(examples_uri)
+    return resolve(requested, label, seen.columns[label], seen.label_values, cfg.max_classes)
+
+
+def read_rows(transformed_uri: str) -> dict[str, int]:
+    return json.loads(fileio.read_text(fileio.join(transformed_uri, ROWS_FILE)))
+
+
+def read_task(graph_uri: str) -> Task:
+    return Task.from_dict(json.loads(fileio.read_text(fileio.join(graph_uri, TASK_FILE))))

@@ -1,0 +1,231 @@
+"""Compile targets: what each step asks of the cluster it runs on.
+
+`local` (kfp.local) takes the steps as they are: it runs them in this venv and rejects
+accelerators. `kubeflow` and `vertex` get, per step, `cluster.default` merged with
+`cluster.steps.<stage>`: CPU and memory, accelerators, placement and caching. The two cluster
+targets spell accelerators differently (DESIGN.md §4): open-source KFP schedules on Kubernetes
+(`nvidia.com/gpu` plus GKE node selectors and tolerations), Vertex AI picks a machine from an
+enum (`NVIDIA_TESLA_T4`, `TPU_V5_LITEPOD`...).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from kubetfx.components.config import PipelineConfig
+from kubetfx.components.errors import ConfigError
+from kubetfx.components.resources import (
+    GPU_NODE_LABEL,
+    TPU_NODE_LABEL,
+    TPU_TOPOLOGY_LABEL,
+    StepSettings,
+    accelerator_names,
+    step_settings,
+)
+
+Target = Literal["local", "kubeflow", "vertex"]
+TARGETS: tuple[str, ...] = ("local", "kubeflow", "vertex")
+CLUSTER_TARGETS = ("kubeflow", "vertex")
+
+# The pipelines kubetfx compiles (see pipeline_builders).
+PIPELINES = ("training", "batch", "monitoring")
+# The steps whose core runs an Apache Beam pipeline; only these take beam_args.
+BEAM_STAGES = ("statistics", "transform", "evaluate", "batch_predict")
+
+# Where a cluster target may write artifacts. MinIO is KFP's own default artifact store (the
+# kind end-to-end run uses it); Vertex AI writes to Cloud Storage only.
+REMOTE_ROOTS: dict[str, tuple[str, ...]] = {
+    "kubeflow": ("gs://", "s3://", "minio://"),
+    "vertex": ("gs://",),
+}
+
+
+def check(cfg: PipelineConfig, target: Target, stages: list[str]) -> None:
+    """Fail (ConfigError) before compiling anything a cluster would reject or misplace."""
+    if target not in TARGETS:
+        raise ConfigError(f"--target: expected one of {', '.join(TARGETS)}, got {target!r}")
+    if cfg.cluster.default.beam_args is not None:
+        raise ConfigError(
+            "cluster.default.beam_args: Beam options for every step are beam.pipeline_args; "
+            "set beam_args under cluster.steps.<stage> to override them for one step"
+        )
+    # One config serves every pipeline: a step of another pipeline is fine, a typo is not.
+    known = [fn.__name__ for module in _pipeline_modules().values() for fn in module.STAGES]
+    unknown = sorted(set(cfg.cluster.steps) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"cluster.steps: unknown step(s) {', '.join(unknown)}; the steps are {', '.join(known)}"
+        )
+    for stage in stages:
+        settings = step_settings(cfg, stage)
+        if stage not in BEAM_STAGES and settings.resources.beam_args is not None:
+            raise ConfigError(
+                f"cluster.steps.{stage}.beam_args: {stage} runs no Beam pipeline; "
+                f"Beam options apply to {', '.join(BEAM_STAGES)}"
+            )
+        if target in CLUSTER_TARGETS and settings.resources.accelerator:
+            accelerator_names(settings, target)
+    if target in CLUSTER_TARGETS and not cfg.pipeline_root.startswith(REMOTE_ROOTS[target]):
+        raise ConfigError(
+            f"pipeline_root: {target} steps run in pods that cannot see this machine's disk, "
+            f"so the pipeline root must be a bucket ({' or '.join(REMOTE_ROOTS[target])}...), "
+            f"got {cfg.pipeline_root!r}; set pipeline_root in the config or --pipeline-root"
+        )
+    backend = cfg.train.backend
+    if backend != "local" and target == "local":
+        raise ConfigError(
+            f"train.backend: {backend!r} trains on workers that read the run's artifacts from a "
+            "bucket; a local run has none. Use 'local', or compile with --target kubeflow|vertex"
+        )
+    if backend == "gke" and target == "vertex":
+        raise ConfigError(
+            "train.backend: 'gke' launches worker pods from inside the Kubernetes cluster the "
+            "step runs on, and a Vertex AI pipeline step runs in none; use 'vertex' (a "
+            "CustomJob) or --target kubeflow"
+        )
+
+
+def task_settings(cfg: PipelineConfig, stage: str) -> StepSettings:
+    """The KFP task's own resources. A train step with a cluster backend only launches and
+    watches its workers: they get cluster.steps.train, the step itself cluster.default."""
+    settings = step_settings(cfg, stage)
+    if stage == "train" and cfg.train.backend != "local":
+        launcher = cfg.cluster.default.model_copy(update={"caching": settings.resources.caching})
+        return StepSettings(stage, launcher, frozenset())
+    return settings
+
+
+def pipeline_root(cfg: PipelineConfig, target: Target) -> str | None:
+    """The compiled default root (a UI upload runs there); local runs set their own."""
+    return cfg.pipeline_root if target in CLUSTER_TARGETS else None
+
+
+def pipeline_config(cfg: PipelineConfig, target: Target) -> PipelineConfig:
+    """The config the steps receive. Each Beam step reads its own options at run time
+    (`PipelineConfig.beam_args_for`), so a UI edit of the one `config` parameter reaches every
+    step. Locally they are dropped: cluster settings are ignored by local runs, and a Dataflow
+    option would launch cloud jobs on local paths."""
+    if target in CLUSTER_TARGETS:
+        return cfg
+    steps = {
+        stage: step.model_copy(update={"beam_args": None})
+        for stage, step in cfg.cluster.steps.items()
+    }
+    return cfg.model_copy(update={"cluster": cfg.cluster.model_copy(update={"steps": steps})})
+
+
+def config_parameter(cfg: PipelineConfig, target: Target) -> str:
+    """The `config` pipeline parameter: the steps' config as JSON.
+
+    kfp.local (2.13) replaces every "python3" in a step's command line with its interpreter's
+    path, config included, so a data path under .../lib/python3.11/... would be mangled.
+    Locally the word is written with a JSON escape, which parses back to the same text.
+    """
+    text = pipeline_config(cfg, target).to_json()
+    return text if target in CLUSTER_TARGETS else text.replace("python3", "\\u0070ython3")
+
+
+def configure_steps(
+    cfg: PipelineConfig, target: Target, ops: Mapping[str, Callable[..., Any]]
+) -> dict[str, Callable[..., Any]]:
+    """Wrap each stage's component so the task it creates carries the target's settings."""
+    check(cfg, target, list(ops))
+    if target == "local":
+        return dict(ops)
+    return {
+        stage: functools.partial(_configured_task, op, task_settings(cfg, stage), target)
+        for stage, op in ops.items()
+    }
+
+
+def _configured_task(op: Callable[..., Any], settings: StepSettings, target: Target, **inputs):
+    task = op(**inputs)
+    _set_resources(task, settings, target)
+    if settings.resources.accelerator:
+        _set_accelerator(task, settings, target)
+    # Vertex runs each step on a machine it picks from the resources above, outside any
+    # Kubernetes cluster of ours: node selectors and tolerations have nothing to act on there.
+    if target == "kubeflow":
+        _set_placement(task, settings)
+    task.set_caching_options(settings.resources.caching)
+    return task
+
+
+def _set_resources(task, settings: StepSettings, target: Target) -> None:
+    res = settings.resources
+    for field, value, setters in (
+        ("cpu", res.cpu, (task.set_cpu_limit, task.set_cpu_request)),
+        ("memory", res.memory, (task.set_memory_limit, task.set_memory_request)),
+    ):
+        if value is None:
+            continue
+        # Vertex sizes the machine from the limits alone; requests are a Kubernetes
+        # scheduling notion. On Kubeflow, request == limit gives the pod Guaranteed QoS, so a
+        # Beam or training step is neither throttled below nor evicted above what it asked.
+        for setter in setters[:1] if target == "vertex" else setters:
+            try:
+                setter(value)
+            except ValueError as e:
+                raise ConfigError(f"{settings.field(field)}: {e} (got {value!r})") from e
+
+
+def _set_accelerator(task, settings: StepSettings, target: Target) -> None:
+    res = settings.resources
+    kind, name = accelerator_names(settings, target)
+    task.set_accelerator_type(name)
+    try:
+        task.set_accelerator_limit(res.accelerator_count)
+    except ValueError as e:
+        raise ConfigError(
+            f"{settings.field('accelerator_count')}: {e} (got {res.accelerator_count})"
+        ) from e
+    if target != "kubeflow":
+        return
+    from kfp import kubernetes
+
+    if kind == "gpu":
+        kubernetes.add_node_selector(task, GPU_NODE_LABEL, res.accelerator)
+    else:
+        kubernetes.add_node_selector(task, TPU_NODE_LABEL, res.accelerator)
+        kubernetes.add_node_selector(task, TPU_TOPOLOGY_LABEL, res.tpu_topology)
+    kubernetes.add_toleration(task, key=name, operator="Exists", effect="NoSchedule")
+
+
+def _set_placement(task, settings: StepSettings) -> None:
+    from kfp import kubernetes
+
+    for key, value in settings.resources.node_selector.items():
+        kubernetes.add_node_selector(task, key, value)
+    for toleration in settings.resources.tolerations:
+        kubernetes.add_toleration(
+            task,
+            key=toleration.key,
+            operator=toleration.operator,
+            value=toleration.value,
+            effect=toleration.effect,
+        )
+
+
+def compile_pipeline(cfg: PipelineConfig, target: Target, output: str, name: str = "training"):
+    """Write the KFP IR YAML of pipeline `name` for `target` to `output`; return the pipeline."""
+    from kfp import compiler
+
+    pipeline = _pipeline_modules()[name].build(cfg, target)
+    compiler.Compiler().compile(pipeline, package_path=output)
+    return pipeline
+
+
+def cmd_compile(cfg: PipelineConfig, args) -> int:
+    """`kubetfx compile --pipeline P --target T --output F`."""
+    compile_pipeline(cfg, args.target, args.output, args.pipeline)
+    print(f"wrote {args.output} (target {args.target})")
+    return 0
+
+
+def _pipeline_modules() -> dict[str, Any]:
+    """Each pipeline's module (its STAGES and build), imported late: they import this one."""
+    from kubetfx.pipelines import batch, monitoring, training
+
+    return {"training": training, "batch": batch, "monitoring": monitoring}

@@ -1,0 +1,77 @@
+"""The training pipeline: one KFP v2 definition for local runs, Kubeflow and Vertex."""
+# No `from __future__ import annotations` here: kfp reads the pipeline signature types.
+
+from kfp import dsl
+
+from kubetfx.components.config import PipelineConfig
+from kubetfx.components.evaluate.component import evaluate
+from kubetfx.components.infra_validate.component import infra_validate
+from kubetfx.components.ingest.component import ingest
+from kubetfx.components.push.component import push
+from kubetfx.components.schema.component import schema
+from kubetfx.components.statistics.component import statistics
+from kubetfx.components.train.component import train
+from kubetfx.components.transform.component import transform
+from kubetfx.components.validate.component import validate
+from kubetfx.pipelines import targets
+
+STAGES = (ingest, statistics, schema, validate, transform, train, evaluate, infra_validate, push)
+
+
+def build(cfg: PipelineConfig, target: targets.Target = "local"):
+    """The training pipeline for this config and compile target (local, kubeflow, vertex)."""
+    # Lightweight components on the project image: the body imports the installed package,
+    # so the same definition runs in the local venv (kfp.local) and in the cluster image.
+    component = dsl.component(base_image=cfg.images.components, install_kfp_package=False)
+    # Each op makes a task with the target's resources, accelerators, placement and caching.
+    op = targets.configure_steps(cfg, target, {fn.__name__: component(fn) for fn in STAGES})
+
+    @dsl.pipeline(
+        name=cfg.pipeline_name,
+        description="kubetfx training: ingest, statistics, schema, validate, transform, "
+        "train, evaluate, infra_validate, push.",
+        pipeline_root=targets.pipeline_root(cfg, target),
+    )
+    def training(config: str = targets.config_parameter(cfg, target)) -> None:
+        examples = op["ingest"](config=config).outputs["examples"]
+        stats = op["statistics"](config=config, examples=examples).outputs["statistics"]
+        inferred = op["schema"](config=config, statistics=stats).outputs["schema"]
+        validated = op["validate"](
+            config=config,
+            run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            examples=examples,
+            statistics=stats,
+            schema=inferred,
+        )
+        # Nothing is transformed or trained on data that failed validation.
+        transformed = op["transform"](config=config, examples=examples, schema=inferred).after(
+            validated
+        )
+        trained = op["train"](
+            config=config,
+            transformed_examples=transformed.outputs["transformed_examples"],
+            transform_graph=transformed.outputs["transform_graph"],
+            schema=inferred,
+        )
+        evaluated = op["evaluate"](
+            config=config,
+            examples=examples,
+            model=trained.outputs["model"],
+            transform_graph=transformed.outputs["transform_graph"],
+            schema=inferred,
+        )
+        # The real model server must load the candidate and answer like it before a push.
+        infra = op["infra_validate"](
+            config=config, model=trained.outputs["model"], examples=examples
+        )
+        op["push"](
+            config=config,
+            run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            model=trained.outputs["model"],
+            blessing=evaluated.outputs["blessing"],
+            infra_blessing=infra.outputs["infra_blessing"],
+            evaluation=evaluated.outputs["evaluation"],
+            examples=examples,
+        )
+
+    return training

@@ -1,0 +1,192 @@
+"""Run a pipeline locally with kfp.local and summarize what happened.
+
+kfp.local (SubprocessRunner, no venv) runs each component as a subprocess of this Python,
+writing artifacts under {pipeline_root}/{run}/{task}/{output}. A task that succeeded leaves
+an executor_output.json holding its artifacts' metadata; that is what the summary reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+
+from kubetfx.components import fileio
+from kubetfx.components.config import PipelineConfig
+
+EXECUTOR_OUTPUT = "executor_output.json"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclasses.dataclass
+class StepResult:
+    name: str
+    status: str  # SUCCEEDED | FAILED | NOT RUN
+    seconds: float | None = None
+    artifacts: dict[str, dict] = dataclasses.field(default_factory=dict)  # name -> {uri, metadata}
+
+
+@dataclasses.dataclass
+class RunResult:
+    run_name: str
+    run_dir: str
+    steps: list[StepResult]
+    error: str | None = None
+    log_path: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None and all(s.status == "SUCCEEDED" for s in self.steps)
+
+    def step(self, name: str) -> StepResult:
+        return next(s for s in self.steps if s.name == name)
+
+
+def step_order(pipeline) -> list[str]:
+    """Task names of the pipeline's root DAG in dependency order."""
+    tasks = pipeline.pipeline_spec.root.dag.tasks
+    ordered: list[str] = []
+    pending = dict(tasks)
+    while pending:
+        ready = sorted(
+            name
+            for name, task in pending.items()
+            if all(dep in ordered for dep in task.dependent_tasks)
+        )
+        ordered += ready
+        for name in ready:
+            del pending[name]
+    return ordered
+
+
+def _read_step(run_dir: str, name: str, previous_mtime: float | None) -> StepResult:
+    output_file = os.path.join(run_dir, name, EXECUTOR_OUTPUT)
+    if not os.path.exists(output_file):
+        return StepResult(name, "NOT RUN")
+    with open(output_file) as f:
+        body = json.load(f)
+    artifacts = {
+        output: {
+            "uri": entry["artifacts"][0]["uri"],
+            "metadata": entry["artifacts"][0].get("metadata", {}),
+        }
+        for output, entry in body.get("artifacts", {}).items()
+    }
+    mtime = os.path.getmtime(output_file)
+    seconds = mtime - previous_mtime if previous_mtime else None
+    return StepResult(name, "SUCCEEDED", seconds, artifacts)
+
+
+def collect(
+    run_dir: str, steps: list[str], failed_task: str | None, started: float
+) -> list[StepResult]:
+    results, previous = [], started
+    for name in steps:
+        step = _read_step(run_dir, name, previous)
+        if name == failed_task:
+            step.status = "FAILED"
+            task_dir = os.path.join(run_dir, name)
+            step.artifacts = {
+                output: {"uri": os.path.join(task_dir, output), "metadata": {}}
+                for output in (sorted(os.listdir(task_dir)) if os.path.isdir(task_dir) else [])
+            }
+        if step.status == "SUCCEEDED":
+            previous = os.path.getmtime(os.path.join(run_dir, name, EXECUTOR_OUTPUT))
+        results.append(step)
+    return results
+
+
+class _Progress:
+    """A stdout stand-in for the run: everything goes to the log file; the console gets one
+    line per step start and end (or everything, when verbose).
+
+    kfp.local prints both its own task events and the components' output on stdout.
+    """
+
+    _START = re.compile(r"Executing task '([\w-]+)'")
+    _END = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
+
+    def __init__(self, log, console, steps: list[str], verbose: bool):
+        self.log, self.console, self.steps, self.verbose = log, console, steps, verbose
+        self.pending, self.started = "", {}
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        if self.verbose:
+            self.console.write(text)
+            return len(text)
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self._progress(_ANSI.sub("", line))
+        return len(text)
+
+    def _progress(self, line: str) -> None:
+        import time
+
+        if match := self._START.search(line):
+            name = match.group(1)
+            self.started[name] = time.time()
+            self.console.write(f"[{self._position(name)}] {name}: running\n")
+        elif match := self._END.search(line):
+            name, status = match.groups()
+            took = time.time() - self.started.get(name, time.time())
+            self.console.write(f"[{self._position(name)}] {name}: {status} ({took:.1f}s)\n")
+        else:
+            return
+        self.console.flush()
+
+    def _position(self, name: str) -> str:
+        index = self.steps.index(name) + 1 if name in self.steps else "?"
+        return f"{index}/{len(self.steps)}"
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.console.flush()
+
+
+def run(cfg: PipelineConfig, pipeline, verbose: bool = False) -> RunResult:
+    """Run `pipeline` (built from cfg) with kfp.local; never raises for a failed task.
+
+    The console shows each step's start and end; the full output of kfp.local and the
+    components goes to {run_dir}/run.log (and to the console too when verbose).
+    """
+    import contextlib
+    import sys
+    import time
+    import warnings
+
+    from kfp import local
+
+    # Locally the components run in this venv, not in cfg.images.components: kfp.local warns
+    # about that on every step. It is the intended setup (DESIGN.md §4), so say it once here.
+    warnings.filterwarnings("ignore", message=".*non-Python base image.*", category=RuntimeWarning)
+
+    root = cfg.pipeline_root
+    fileio.makedirs(root)
+    before = set(os.listdir(root))
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False), pipeline_root=root, raise_on_error=True
+    )
+    started, error, failed_task = time.time(), None, None
+    log_path = os.path.join(root, f".run-{os.getpid()}-{int(started)}.log")
+    steps = step_order(pipeline)
+    with (
+        open(log_path, "w") as log,
+        contextlib.redirect_stdout(_Progress(log, sys.stdout, steps, verbose)),
+    ):
+        try:
+            pipeline()
+        except RuntimeError as e:
+            error = _ANSI.sub("", str(e))
+            match = re.search(r"Inner task failed: '?([\w-]+)'?", error)
+            failed_task = match.group(1) if match else None
+    new_runs = sorted(set(os.listdir(root)) - before - {os.path.basename(log_path)})
+    run_name = next((n for n in new_runs if n.startswith(cfg.pipeline_name)), "")
+    run_dir = os.path.join(root, run_name)
+    if run_name:
+        os.replace(log_path, os.path.join(run_dir, "run.log"))
+        log_path = os.path.join(run_dir, "run.log")
+    results = collect(run_dir, steps, failed_task, started)
+    return RunResult(run_name, run_dir, results, error, log_path)

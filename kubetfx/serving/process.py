@@ -1,0 +1,158 @@
+"""Start the model server as a separate process from the pipeline environment, and talk to it.
+
+The server needs its own environment (kserve requires pandas >= 2.2, TFDV forbids it), so
+infra validation, the tests and the benchmark all launch it the same way: the serving
+environment's Python, `-m kubetfx.serving`, a free loopback port. Standard library only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+
+from kubetfx.components.errors import ConfigError
+
+SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def serving_python(configured: str | None = None) -> str:
+    """The serving environment's Python: config, then $KUBETFX_SERVING_PYTHON, then the
+    `.venv-serving` that `make serving-setup` builds in the source tree."""
+    path = (
+        configured
+        or os.environ.get("KUBETFX_SERVING_PYTHON")
+        or str(SOURCE_ROOT / ".venv-serving" / "bin" / "python")
+    )
+    if not os.access(path, os.X_OK):
+        raise ConfigError(
+            f"infra_validate.server_python: {path!r} is not an executable Python. Run "
+            "`make serving-setup` (builds .venv-serving from requirements/serving-lock.txt), "
+            "or set KUBETFX_SERVING_PYTHON / infra_validate.server_python to the server's Python"
+        )
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    """A keep-alive HTTP/1.1 client. Error statuses are returned, not raised; a broken
+    connection raises (never retried: a failed request must show)."""
+
+    IDLE_SECONDS = 30  # reconnect after this long idle: well inside the server's keep-alive
+
+    def __init__(self, url: str, timeout: float = 30):
+        parts = urllib.parse.urlsplit(url)
+        self._connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        self._last = time.monotonic()
+
+    def request(self, method: str, path: str, body=None, headers: dict | None = None):
+        """(status, headers, parsed JSON or text)."""
+        data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
+        head = {"Content-Type": "application/json", **(headers or {})}
+        if time.monotonic() - self._last > self.IDLE_SECONDS:
+            self._connection.close()
+        self._last = time.monotonic()
+        try:
+            self._connection.request(method, path, body=data, headers=head)
+            response = self._connection.getresponse()
+            raw = response.read()
+        except (http.client.HTTPException, OSError):
+            self._connection.close()  # the next request reconnects
+            raise
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = raw.decode(errors="replace")
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, parsed
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def request(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 30):
+    """One request on a fresh connection: (status, headers, parsed JSON or text)."""
+    parts = urllib.parse.urlsplit(url)
+    client = Client(url, timeout)
+    try:
+        return client.request(
+            method, parts.path + (f"?{parts.query}" if parts.query else ""), body, headers
+        )
+    finally:
+        client.close()
+
+
+class ServerProcess:
+    """The model server in a subprocess on 127.0.0.1; stopped on exit from the `with`."""
+
+    def __init__(self, python: str, args: list[str], log_path: str, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._command = [python, "-m", "kubetfx.serving", "--host", "127.0.0.1"]
+        self._command += ["--port", str(self.port), *args]
+        self._process: subprocess.Popen | None = None
+
+    def __enter__(self) -> ServerProcess:
+        env = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(
+                self._command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=SOURCE_ROOT
+            )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def log_tail(self, lines: int = 20) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+    def wait_available(self, model: str, timeout: float, version: int | None = None) -> float:
+        """Seconds until `model` (or that version of it) is AVAILABLE. Raises RuntimeError with
+        the reason: the server exited, the version failed to load, or the time ran out."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"the model server exited with code {self._process.returncode}:\n"
+                    + self.log_tail()
+                )
+            try:
+                status, _, body = request("GET", f"{self.url}/v1/models/{model}", timeout=2)
+            except OSError:  # not listening yet
+                status, body = 0, None
+            if status == 200:
+                for row in body["model_version_status"]:
+                    if version is not None and row["version"] != str(version):
+                        continue
+                    if row["state"] == "AVAILABLE":
+                        return time.monotonic() - start
+                    if row["state"] == "END":
+                        raise RuntimeError(
+                            f"version {row['version']} failed to load: "
+                            f"{row['status']['error_message']}"
+                        )
+            time.sleep(0.2)
+        raise RuntimeError(
+            f"model {model!r} was not available within {timeout:g} s:\n" + self.log_tail()
+        )
