@@ -74,9 +74,10 @@ bench: $(STAMP) $(SERVING_STAMP) ## all benchmarks (~50 min; BENCH_ROWS=100000 i
 images: ## build the component and server images (TAG: git sha); REGISTRY=... also pushes them
 	$(PYTHON) infra/images.py build $(if $(TAG),--tag $(TAG),) $(if $(REGISTRY),--registry $(REGISTRY) --push,) $(ARGS)
 
-lint: $(STAMP) ## ruff lint and format check; notebooks stored without outputs
+lint: $(STAMP) ## ruff lint and format check; package layers (no new cycle or upward import); clean notebooks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m tests.unit.test_layers
 	$(BIN)/python tests/notebooks/check_clean.py notebooks
 
 format: $(STAMP) ## apply ruff fixes and formatting

@@ -86,7 +86,7 @@ def timed_process(argv: list[str]) -> tuple[float, int]:
 
 
 def _config(data: str, root: str, in_memory_below_mb: float | None = None):
-    from kubetfx.pipelines.config import load_config, localize
+    from kubetfx.components.config_loader import load_config, localize
     from kubetfx.pipelines.generate import LABEL
 
     runner = {} if in_memory_below_mb is None else {"beam.in_memory_below_mb": in_memory_below_mb}

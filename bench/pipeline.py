@@ -37,7 +37,7 @@ BEAM_STEPS = 3  # statistics, transform, evaluate
 
 
 def _config(data: str | None, label: str | None, root: str, epochs: int | None, **extra):
-    from kubetfx.pipelines.config import load_config, localize
+    from kubetfx.components.config_loader import load_config, localize
 
     return localize(
         load_config(

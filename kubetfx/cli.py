@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from kubetfx.components.errors import ConfigError, DataError, KubetfxError
+from kubetfx.errors import ConfigError, DataError, KubetfxError
 from kubetfx.pipelines.targets import PIPELINES
 
 
@@ -51,7 +51,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _load(args: argparse.Namespace):
-    from kubetfx.pipelines.config import load_config
+    from kubetfx.components.config_loader import load_config
 
     cfg = load_config(args.config, _overrides(args))
     if getattr(args, "pipeline", None) == "monitoring":  # compile/submit/schedule it by name
@@ -77,7 +77,7 @@ def _check_input(cfg) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from kubetfx.pipelines.config import localize
+    from kubetfx.components.config_loader import localize
 
     cfg = localize(_load(args))
     _check_input(cfg)
@@ -141,8 +141,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
+    from kubetfx.components.config_loader import localize
     from kubetfx.components.reference import ReferenceStore
-    from kubetfx.pipelines.config import localize
 
     cfg = localize(_load(args))
     store = ReferenceStore(cfg.reference_root, cfg.data.name)
@@ -159,8 +159,8 @@ def cmd_reference(args: argparse.Namespace) -> int:
 
 
 def cmd_batch_predict(args: argparse.Namespace) -> int:
-    from kubetfx.pipelines import batch
-    from kubetfx.pipelines.config import load_config
+    from kubetfx.components.config_loader import load_config
+    from kubetfx.runners import batch as runner
 
     overrides = {
         **_overrides(args),
@@ -170,12 +170,12 @@ def cmd_batch_predict(args: argparse.Namespace) -> int:
         "batch_predict.output_format": args.output_format,
         "batch_predict.model": args.model_version,
     }
-    return batch.cmd_batch_predict(load_config(args.config, overrides), args.verbose)
+    return runner.cmd_batch_predict(load_config(args.config, overrides), args.verbose)
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from kubetfx.pipelines import monitoring
-    from kubetfx.pipelines.config import load_config
+    from kubetfx.components.config_loader import load_config
+    from kubetfx.runners import monitor as runner
 
     overrides = {
         **_overrides(args),
@@ -186,11 +186,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     }
     if args.window and args.start:
         raise ConfigError("--window and --start: give a window length or a start, not both")
-    return monitoring.cmd_monitor(load_config(args.config, overrides), args)
+    return runner.cmd_monitor(load_config(args.config, overrides), args)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from kubetfx.pipelines.config import to_yaml
+    from kubetfx.components.config_loader import to_yaml
 
     print(to_yaml(_load(args)), end="")
     return 0

@@ -1,8 +1,8 @@
 """Typed configuration of a kubetfx pipeline.
 
 One `PipelineConfig` describes a run. It is validated once, at the entry point (CLI or
-`kubetfx.pipelines.config.load_config`), serialized to JSON and handed to every component, which
-picks the sections it needs. Stage cores take the section models, never raw dicts.
+`kubetfx.components.config_loader.load_config`), serialized to JSON and handed to every
+component, which picks the sections it needs. Stage cores take the section models, never raw dicts.
 """
 
 from __future__ import annotations

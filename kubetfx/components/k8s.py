@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from kubetfx.components.errors import KubetfxError
+from kubetfx.errors import KubeError, NotFound
 
 JOBSET = ("jobset.x-k8s.io", "v1alpha2", "jobsets")
 INFERENCE_SERVICE = ("serving.kserve.io", "v1beta1", "inferenceservices")
@@ -32,18 +32,6 @@ PERMISSIONS: dict[str, tuple[str, str, str]] = {
     "read_inference_service": (INFERENCE_SERVICE[0], INFERENCE_SERVICE[2], "get"),
     "patch_inference_service": (INFERENCE_SERVICE[0], INFERENCE_SERVICE[2], "patch"),
 }
-
-
-class KubeError(KubetfxError):
-    """The Kubernetes API refused a request (the message has its status and reason)."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
-
-
-class NotFound(KubeError):
-    """The object does not exist (HTTP 404)."""
 
 
 class Kube:

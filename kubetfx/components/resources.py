@@ -13,7 +13,7 @@ import dataclasses
 from typing import Literal
 
 from kubetfx.components.config import PipelineConfig, StepResources
-from kubetfx.components.errors import ConfigError
+from kubetfx.errors import ConfigError
 
 # GKE accelerator name (the node label value) -> Vertex AI AcceleratorType enum name.
 GPUS = {

@@ -19,21 +19,14 @@ import os
 import re
 
 from kubetfx.components import fileio
-from kubetfx.components.errors import KubetfxError
+from kubetfx.errors import RunNotFound, StepUnavailable
 from kubetfx.pipelines.training import STAGES
-from kubetfx.runners.local import EXECUTOR_OUTPUT
 
 # The training pipeline's task names (KFP spells them with dashes).
 STEPS = tuple(fn.__name__.replace("_", "-") for fn in STAGES)
+# What kfp.local leaves in a task directory that succeeded: its output artifacts' metadata.
+EXECUTOR_OUTPUT = "executor_output.json"
 _STAMP = re.compile(r"(\d{4}(?:-\d{2}){5}-\d+)$")  # kfp.local run names end with a timestamp
-
-
-class RunNotFound(KubetfxError):
-    """No run matches: the message lists what exists and how to name a run."""
-
-
-class StepUnavailable(KubetfxError):
-    """The artifact's step failed, did not run, or left no output."""
 
 
 @dataclasses.dataclass(frozen=True)

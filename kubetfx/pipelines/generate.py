@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from kubetfx.components.errors import ConfigError
+from kubetfx.errors import ConfigError
 
 CHUNK_ROWS = 100_000
 LABEL = "churned"

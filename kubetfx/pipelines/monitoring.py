@@ -8,16 +8,12 @@ in monitor.training_pipeline, which is what a drift starts.
 """
 # No `from __future__ import annotations` here: kfp reads the pipeline signature types.
 
-import argparse
-import json
-import os
-
 from kfp import dsl
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.errors import ConfigError, KubetfxError
 from kubetfx.components.monitor.component import monitor, monitor_act
+from kubetfx.errors import ConfigError
 from kubetfx.pipelines import targets
 
 STAGES = (monitor, monitor_act)
@@ -83,86 +79,12 @@ def _check_remote(cfg: PipelineConfig) -> None:
             )
 
 
-def trigger_training(cfg: PipelineConfig, target: str, cause: str) -> str:
-    """Start the training pipeline because of `cause` (a monitoring result URI).
-
-    The run's config carries monitor.triggered_by = cause (its only parameter, shown by the
-    Kubeflow UI and Vertex); a local run also gets {run_dir}/triggered_by.json.
-    """
-    training = training_config(cfg, cause)
-    if target == "local":
-        from kubetfx.pipelines import training as training_pipeline
-        from kubetfx.runners import local
-
-        result = local.run(training, training_pipeline.build(training))
-        if result.run_dir and os.path.isdir(result.run_dir):
-            fileio.write_text(
-                os.path.join(result.run_dir, TRIGGER_FILE),
-                json.dumps({"triggered_by": cause, "succeeded": result.succeeded}, indent=2),
-            )
-        return result.run_name
-    from kubetfx.runners.submit import add_cloud_flags
-
-    parser = argparse.ArgumentParser()
-    add_cloud_flags(parser, "submit")
-    args = parser.parse_args(["--target", target])
-    if target == "kubeflow":
-        from kubetfx.runners import submit_kubeflow as submitter
-    else:
-        from kubetfx.runners import submit_vertex as submitter
-    if submitter.submit(training, args) != 0:
-        raise KubetfxError(f"could not submit the training pipeline to {target}")
-    return f"{training.pipeline_name} on {target}"
-
-
 def localize(cfg: PipelineConfig) -> PipelineConfig:
-    """kubetfx.pipelines.config.localize plus the monitor section's paths."""
-    from kubetfx.pipelines.config import _absolute
-    from kubetfx.pipelines.config import localize as localize_all
+    """kubetfx.components.config_loader.localize plus the monitor section's paths."""
+    from kubetfx.components.config_loader import _absolute
+    from kubetfx.components.config_loader import localize as localize_all
 
     cfg = localize_all(cfg)
     mon = cfg.monitor
     paths = {k: _absolute(getattr(mon, k)) for k in ("output_dir", "labels", "training_statistics")}
     return cfg.model_copy(update={"monitor": mon.model_copy(update=paths)})
-
-
-def cmd_monitor(cfg: PipelineConfig, args: argparse.Namespace) -> int:
-    """`kubetfx monitor`: locally with kfp.local, or submitted to a cluster target."""
-    cfg = for_monitoring(cfg)
-    if args.target != "local":
-        from kubetfx.runners import submit
-
-        unset = ("namespace", "token_file", "iap_audience", "experiment", "service_account")
-        submit_args = argparse.Namespace(
-            target=args.target,
-            pipeline="monitoring",
-            wait=False,
-            dry_run=args.dry_run,
-            host=args.host,
-            project=args.project,
-            region=args.region,
-            **dict.fromkeys(unset),
-        )
-        return submit.cmd_submit(cfg, submit_args)
-    from kubetfx.components.monitor import core
-    from kubetfx.runners import local
-
-    cfg = localize(cfg)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    print(f"kubetfx: monitoring {cfg.push.model_name} from {cfg.serving.request_log.dir}")
-    result = local.run(cfg, build(cfg), verbose=args.verbose)
-    if not result.succeeded:
-        print(f"kubetfx: monitoring failed: {result.error}\n  log: {result.log_path}")
-        return 1
-    watched = result.step("monitor").artifacts["result"]
-    outcome = core.MonitorResult.from_json(
-        fileio.read_text(fileio.join(watched["uri"], core.RESULT_FILE))
-    )
-    decision = result.step("monitor-act").artifacts["decision"]["metadata"]
-    print(
-        f"verdict: {outcome.verdict} ({outcome.window['rows']:,} rows in the window, "
-        f"{outcome.previous['rows']:,} before); flagged: {', '.join(outcome.flagged) or 'none'}"
-    )
-    print(f"policy: {decision.get('reason')}")
-    print(f"report: {fileio.join(outcome.uri, core.REPORT_HTML)}")
-    return 0

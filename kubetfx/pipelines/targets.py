@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.errors import ConfigError
 from kubetfx.components.resources import (
     GPU_NODE_LABEL,
     TPU_NODE_LABEL,
@@ -24,6 +23,7 @@ from kubetfx.components.resources import (
     accelerator_names,
     step_settings,
 )
+from kubetfx.errors import ConfigError
 
 Target = Literal["local", "kubeflow", "vertex"]
 TARGETS: tuple[str, ...] = ("local", "kubeflow", "vertex")

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from kubetfx.components.errors import ConfigError
-from kubetfx.pipelines.config import read_yaml, validate_config
+from kubetfx.components.config_loader import read_yaml, validate_config
+from kubetfx.errors import ConfigError
 
 # Terraform output -> the config key it fills (a dotted path), for plain string outputs.
 KEYS = {

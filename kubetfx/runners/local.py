@@ -14,8 +14,8 @@ import re
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
+from kubetfx.pipelines.artifacts import EXECUTOR_OUTPUT
 
-EXECUTOR_OUTPUT = "executor_output.json"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

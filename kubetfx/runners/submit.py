@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.errors import ConfigError, KubetfxError
+from kubetfx.errors import ConfigError
 from kubetfx.pipelines.targets import PIPELINES
 
 CLOUD_TARGETS = ("kubeflow", "vertex")
@@ -30,10 +30,6 @@ TARGET_FLAGS = {
     "kubeflow": ("host", "namespace", "token_file", "iap_audience"),
     "vertex": ("project", "region"),
 }
-
-
-class SubmitFailed(KubetfxError):
-    """The platform refused a request or could not be reached (exit 1)."""
 
 
 def add_cloud_flags(parser: argparse.ArgumentParser, command: str) -> None:

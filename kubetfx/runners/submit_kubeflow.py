@@ -17,11 +17,10 @@ import tempfile
 import warnings
 
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.errors import ConfigError
+from kubetfx.errors import ConfigError, SubmitFailed
 from kubetfx.runners.submit import (
     Compiled,
     RunStatus,
-    SubmitFailed,
     compile_spec,
     follow,
     git_commit,

@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from kubetfx.components.errors import ConfigError
+from kubetfx.errors import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from kubetfx.pipelines.config import load_config, localize
+    from kubetfx.components.config_loader import load_config, localize
 
     overrides = {
         "serving.registry": args.registry,

@@ -21,17 +21,14 @@ import numpy as np
 from kubetfx.components import fileio
 from kubetfx.components.config import ServingConfig
 from kubetfx.components.push.registry import SAVED_MODEL, ModelRegistry
+from kubetfx.errors import LoadError, RequestError
 from kubetfx.serving import contract
 from kubetfx.serving.contract import Contract, Feature
-from kubetfx.serving.requests import SERVING_DEFAULT, RequestError
+from kubetfx.serving.requests import SERVING_DEFAULT
 
 log = logging.getLogger("kubetfx.serving")
 
 AVAILABLE, LOADING, END = "AVAILABLE", "LOADING", "END"
-
-
-class LoadError(Exception):
-    pass
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ import subprocess
 import time
 import urllib.parse
 
-from kubetfx.components.errors import ConfigError
+from kubetfx.errors import ConfigError, ServerFailed
 
 SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -128,12 +128,12 @@ class ServerProcess:
             return "".join(f.readlines()[-lines:])
 
     def wait_available(self, model: str, timeout: float, version: int | None = None) -> float:
-        """Seconds until `model` (or that version of it) is AVAILABLE. Raises RuntimeError with
+        """Seconds until `model` (or that version of it) is AVAILABLE. Raises ServerFailed with
         the reason: the server exited, the version failed to load, or the time ran out."""
         start = time.monotonic()
         while time.monotonic() - start < timeout:
             if self._process.poll() is not None:
-                raise RuntimeError(
+                raise ServerFailed(
                     f"the model server exited with code {self._process.returncode}:\n"
                     + self.log_tail()
                 )
@@ -148,11 +148,11 @@ class ServerProcess:
                     if row["state"] == "AVAILABLE":
                         return time.monotonic() - start
                     if row["state"] == "END":
-                        raise RuntimeError(
+                        raise ServerFailed(
                             f"version {row['version']} failed to load: "
                             f"{row['status']['error_message']}"
                         )
             time.sleep(0.2)
-        raise RuntimeError(
+        raise ServerFailed(
             f"model {model!r} was not available within {timeout:g} s:\n" + self.log_tail()
         )

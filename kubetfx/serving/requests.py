@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from kubetfx.errors import RequestError
 from kubetfx.serving.contract import Contract, Feature
 
 SERVING_DEFAULT = "serving_default"
@@ -25,14 +26,6 @@ EXAMPLES_INPUT = "examples"
 _NUMPY = {"int": np.float64, "float": np.float32, "string": object}
 _EXPECTED = {"int": "an integer", "float": "a number", "string": "a string"}
 _V2_TYPES = {"int": ("INT64", "INT32"), "float": ("FP32", "FP64"), "string": ("BYTES",)}
-
-
-class RequestError(Exception):
-    """A request the server refuses; `status` is the HTTP code (TF Serving's mapping)."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
 
 
 @dataclasses.dataclass

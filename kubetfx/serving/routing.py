@@ -8,8 +8,8 @@ import random
 from collections.abc import Callable
 
 from kubetfx.components.config import TrafficConfig
+from kubetfx.errors import RequestError
 from kubetfx.serving.models import ModelView, Servable
-from kubetfx.serving.requests import RequestError
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 

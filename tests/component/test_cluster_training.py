@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.errors import ConfigError
 from kubetfx.components.k8s import PERMISSIONS, Kube, KubeError
 from kubetfx.components.train import gke, gke_manifests, remote, vertex
 from kubetfx.components.train.core import TrainResult
+from kubetfx.errors import ConfigError, TrainingFailed
 from tests.component.fake_kube import FakeKube, pod
 from tests.infra.files import K8S
 from tests.infra.test_manifests import KUBERNETES_VERSION, _validate_custom
@@ -179,7 +179,7 @@ def test_tpu_workers_on_gke_are_one_host_and_train_with_tpu_local():
     ],
 )
 def test_bad_train_settings_name_the_field(train, field):
-    from kubetfx.pipelines.config import validate_config
+    from kubetfx.components.config_loader import validate_config
 
     raw = {"pipeline_root": "gs://b/r", "train": {"backend": "gke", "workers": 2, **train}}
     with pytest.raises(ConfigError, match=field):
@@ -280,7 +280,7 @@ def test_a_failed_worker_fails_the_step_naming_the_pod_and_cleans_up():
         f"{launch.name}-1-ab", 1, "Failed", terminated={"exitCode": 137, "reason": "OOMKilled"}
     )
     kube = FakeKube([{"pods": running}, {"pods": [running[0], oom]}])
-    with pytest.raises(remote.TrainingFailed) as failed:
+    with pytest.raises(TrainingFailed) as failed:
         _run(kube, launch, [])
     message = str(failed.value)
     assert f"worker pod {launch.name}-1-ab failed" in message
@@ -297,7 +297,7 @@ def test_an_image_that_cannot_be_pulled_fails_fast():
         waiting={"reason": "ImagePullBackOff", "message": "no such image"},
     )
     kube = FakeKube([{"pods": [stuck]}])
-    with pytest.raises(remote.TrainingFailed, match="ImagePullBackOff: no such image"):
+    with pytest.raises(TrainingFailed, match="ImagePullBackOff: no such image"):
         _run(kube, launch, [])
     assert len(kube.called("list_pods")) == 1 and kube.objects == {}
 
@@ -307,7 +307,7 @@ def test_timeout_fails_the_step_and_cleans_up():
     launch = _launch(cfg, "kubetfx-train-slow")
     kube = FakeKube([{"pods": [pod(f"{launch.name}-{i}-ab", i, "Pending") for i in range(2)]}])
     clock = Clock()
-    with pytest.raises(remote.TrainingFailed, match="timed out after 60s"):
+    with pytest.raises(TrainingFailed, match="timed out after 60s"):
         _run(kube, launch, [], clock)
     assert clock.now == 60.0  # polled every 10 s until the deadline, not beyond
     assert kube.objects == {}
@@ -318,7 +318,7 @@ def test_a_failed_job_without_a_failed_pod_fails_the_step():
     failed = {"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}
     status = {"conditions": [{**failed, "message": "Job was active longer than its deadline"}]}
     kube = FakeKube([{"pods": [], "status": status}])
-    with pytest.raises(remote.TrainingFailed, match="DeadlineExceeded"):
+    with pytest.raises(TrainingFailed, match="DeadlineExceeded"):
         _run(kube, launch, [])
     assert kube.objects == {}
 
@@ -344,7 +344,7 @@ def test_a_cancelled_run_sigterm_still_cleans_up():
         os.kill(os.getpid(), signal.SIGTERM)
 
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(remote.TrainingFailed, match="SIGTERM"):
+    with pytest.raises(TrainingFailed, match="SIGTERM"):
         gke.run(kube, launch, 10.0, out=lambda line: None, sleep=stopped, clock=Clock())
     assert kube.objects == {}
     assert signal.getsignal(signal.SIGTERM) is before

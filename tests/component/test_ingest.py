@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from kubetfx.components.config import DataConfig, IngestConfig
-from kubetfx.components.errors import ConfigError, DataError
 from kubetfx.components.ingest import core
+from kubetfx.errors import ConfigError, DataError
 from tests.conftest import write_csv
 
 

@@ -13,11 +13,11 @@ import pytest
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig, SchemaConfig
-from kubetfx.components.errors import DataError
 from kubetfx.components.monitor import compare, core
 from kubetfx.components.monitor import window as windows
 from kubetfx.components.push.registry import ModelRegistry
 from kubetfx.components.reference import ReferenceStore
+from kubetfx.errors import DataError
 from tests import serving_traffic as simulate
 
 T0 = datetime.datetime(2026, 11, 2, tzinfo=datetime.UTC)

@@ -17,14 +17,14 @@ import pytest
 import yaml
 
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.errors import ConfigError
 from kubetfx.components.evaluate.blessing import RESULT_FILE, Blessing
 from kubetfx.components.infra_validate.core import InfraResult, write_blessing
 from kubetfx.components.k8s import PERMISSIONS
 from kubetfx.components.push import core, kserve
-from kubetfx.components.push.deploy import DeployFailed, target_for
+from kubetfx.components.push.deploy import target_for
 from kubetfx.components.push.registry import ModelRegistry
 from kubetfx.components.push.vertex import VertexTarget, canary_split
+from kubetfx.errors import ConfigError, DeployFailed
 from tests.component.fake_kube import FakeKube
 from tests.infra.files import K8S
 from tests.infra.test_manifests import _validate_custom
@@ -407,7 +407,7 @@ def test_the_default_vertex_serving_image_matches_the_training_tensorflow():
 
 
 def test_push_target_config_errors_name_the_field():
-    from kubetfx.pipelines.config import validate_config
+    from kubetfx.components.config_loader import validate_config
 
     with pytest.raises(ConfigError, match="push.registry"):
         validate_config({"push": {"target": "vertex"}}, "test")  # a local registry

@@ -8,11 +8,11 @@ import pytest
 import tensorflow_data_validation as tfdv
 
 from kubetfx.components.config import DataConfig, IngestConfig, SchemaConfig
-from kubetfx.components.errors import ConfigError, DataError
 from kubetfx.components.ingest import core as ingest
 from kubetfx.components.reference import ReferenceStore
 from kubetfx.components.schema import core as schema
 from kubetfx.components.statistics import core as statistics
+from kubetfx.errors import ConfigError, DataError
 from tests.conftest import FAST_BEAM
 
 

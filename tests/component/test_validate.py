@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from kubetfx.components.config import DataConfig, IngestConfig, SchemaConfig, ValidateConfig
-from kubetfx.components.errors import ValidationFailed
 from kubetfx.components.ingest import core as ingest
 from kubetfx.components.reference import ReferenceStore
 from kubetfx.components.schema import core as schema
 from kubetfx.components.statistics import core as statistics
 from kubetfx.components.validate import core as validate
+from kubetfx.errors import ValidationFailed
 from kubetfx.pipelines import generate
 from tests.conftest import FAST_BEAM
 

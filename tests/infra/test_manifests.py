@@ -180,7 +180,7 @@ def test_custom_predictor_mounts_every_volume_it_names():
 
 
 def test_the_server_config_is_a_valid_kubetfx_config(tmp_path):
-    from kubetfx.pipelines.config import load_config
+    from kubetfx.components.config_loader import load_config
 
     (config_map,) = [d for _, d in CORE_OBJECTS if _name(d) == "kubetfx-server-config"]
     path = tmp_path / "config.yaml"

@@ -90,7 +90,7 @@ def test_main_authenticates_with_workload_identity_federation_not_keys():
 
 @pytest.mark.parametrize("service_account", ["", "kubetfx-runs"])
 def test_main_writes_a_run_config_kubetfx_accepts(tmp_path, service_account):
-    from kubetfx.pipelines.config import load_config
+    from kubetfx.components.config_loader import load_config
 
     (job,) = _workflow("main")["jobs"].values()
     (step,) = [s for s in job["steps"] if s.get("name") == "Write the run's config"]
@@ -127,7 +127,7 @@ def test_e2e_installs_kfp_from_this_repo_and_loads_the_images_into_kind():
 
 
 def test_the_kind_run_config_is_a_valid_kubetfx_config():
-    from kubetfx.pipelines.config import load_config
+    from kubetfx.components.config_loader import load_config
 
     config = load_config(str(INFRA / "ci" / "configs" / "kind.yaml"))
     e2e = _workflow("e2e-kind")

@@ -13,6 +13,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from kubetfx.cli import main
 from kubetfx.components.config import PipelineConfig
 from kubetfx.pipelines import monitoring
+from kubetfx.runners import monitor as monitor_runner
 from tests.component.test_monitor import champion_setup, write_hour
 
 ROOT = "gs://bucket/root"
@@ -155,7 +156,7 @@ def test_a_drift_on_kubeflow_submits_the_training_pipeline_with_its_cause(monkey
             {"pipeline_root": ROOT, "kubeflow": {"host": url}, "monitor": {"output_dir": ROOT}}
         )
         cause = f"{ROOT}/monitoring/20261102T020000Z-3600s"
-        run = monitoring.trigger_training(monitoring.for_monitoring(cfg), "kubeflow", cause)
+        run = monitor_runner.trigger_training(monitoring.for_monitoring(cfg), "kubeflow", cause)
     finally:
         server.shutdown()
         server.server_close()
@@ -169,7 +170,7 @@ def test_a_drift_on_kubeflow_submits_the_training_pipeline_with_its_cause(monkey
 
 
 def test_a_cluster_needs_bucket_paths_for_logs_and_state():
-    from kubetfx.components.errors import ConfigError
+    from kubetfx.errors import ConfigError
 
     cfg = PipelineConfig.model_validate({"pipeline_root": ROOT})
     with pytest.raises(ConfigError, match="monitor.output_dir"):

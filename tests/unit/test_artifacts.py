@@ -17,7 +17,6 @@ import pytest
 
 from kubetfx.components import fileio
 from kubetfx.components.config import SchemaConfig, ValidateConfig
-from kubetfx.components.errors import ValidationFailed
 from kubetfx.components.evaluate.blessing import Blessing
 from kubetfx.components.infra_validate.core import InfraResult, write_blessing
 from kubetfx.components.push.core import PushResult
@@ -27,6 +26,7 @@ from kubetfx.components.schema import core as schema_core
 from kubetfx.components.statistics import core as stats_core
 from kubetfx.components.transform.task import Task
 from kubetfx.components.validate import core as validate_core
+from kubetfx.errors import ValidationFailed
 from kubetfx.pipelines.artifacts import (
     EXECUTOR_OUTPUT,
     STEPS,

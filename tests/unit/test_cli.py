@@ -118,8 +118,8 @@ def test_verbose_adds_the_traceback(tmp_path, capsys):
 
 
 def test_a_value_past_the_first_block_names_its_row(tmp_path):
-    from kubetfx.components.errors import DataError
     from kubetfx.components.ingest.inputs import read_batches
+    from kubetfx.errors import DataError
 
     path = _csv(tmp_path, "late.csv", "a,y\n" + "1,x\n" * 2_000 + "oops,y\n")
     with pytest.raises(DataError, match=r"column 'a', row 2001: 'oops' is not a int64"):

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from kubetfx.components.config import BUILTIN_PENGUINS, PipelineConfig, dataset_name_from_path
-from kubetfx.components.errors import ConfigError
-from kubetfx.pipelines.config import load_config, localize
+from kubetfx.components.config_loader import load_config, localize
+from kubetfx.errors import ConfigError
 
 
 def test_defaults_run_penguins():

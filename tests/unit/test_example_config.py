@@ -1,6 +1,6 @@
 from importlib import resources
 
-from kubetfx.pipelines.config import load_config
+from kubetfx.components.config_loader import load_config
 
 
 def test_the_shipped_example_config_is_valid():

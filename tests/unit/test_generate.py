@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from kubetfx.cli import main
-from kubetfx.components.errors import ConfigError
+from kubetfx.errors import ConfigError
 from kubetfx.pipelines import generate
 
 

@@ -10,9 +10,9 @@ import threading
 import pytest
 
 from kubetfx.components.config import MonitorConfig
-from kubetfx.components.errors import ConfigError
+from kubetfx.components.config_loader import load_config
 from kubetfx.components.monitor import policy
-from kubetfx.pipelines.config import load_config
+from kubetfx.errors import ConfigError
 
 T0 = datetime.datetime(2026, 11, 2, tzinfo=datetime.UTC)
 STEP = datetime.timedelta(minutes=10)

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from kubetfx.components.config import ServingConfig, TrafficConfig
+from kubetfx.errors import LoadError, RequestError
 from kubetfx.serving.contract import Contract, Feature
-from kubetfx.serving.models import AVAILABLE, END, LoadError, ModelManager, ModelView, Servable
-from kubetfx.serving.requests import RequestError, encode_tf_serving, parse_tf_serving
+from kubetfx.serving.models import AVAILABLE, END, ModelManager, ModelView, Servable
+from kubetfx.serving.requests import encode_tf_serving, parse_tf_serving
 from kubetfx.serving.routing import route, to_challenger
 
 FEATURES = [

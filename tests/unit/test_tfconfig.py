@@ -8,9 +8,9 @@ import json
 import pytest
 import yaml
 
-from kubetfx.components.errors import ConfigError
+from kubetfx.components.config_loader import load_config
+from kubetfx.errors import ConfigError
 from kubetfx.pipelines import tfconfig
-from kubetfx.pipelines.config import load_config
 
 # The shape `terraform output -json` prints for terraform/envs/*.
 OUTPUTS = {

@@ -23,8 +23,8 @@ import time
 from kubetfx.components import fileio
 from kubetfx.components.batch_predict import formats
 from kubetfx.components.config import BatchPredictConfig
-from kubetfx.components.errors import ConfigError, DataError
 from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.errors import ConfigError, DataError
 
 log = logging.getLogger("kubetfx.batch_predict")
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from kubetfx.components import fileio
-from kubetfx.components.errors import ConfigError, DataError
+from kubetfx.errors import ConfigError, DataError
 from kubetfx.serving.contract import Contract
 
 INPUT_FORMATS = ("csv", "parquet", "tfrecord")

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from kubetfx.components.config import DirectionalCheck, EvaluateConfig, InvarianceCheck
-from kubetfx.components.errors import ConfigError
 from kubetfx.components.train.export import SERVING_DEFAULT
+from kubetfx.errors import ConfigError
 
 
 def raw_rows(serialized: list[bytes], signature) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from kubetfx.components.errors import DataError
+from kubetfx.errors import DataError
 
 BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"
 RESULT_FILE = "blessing.json"

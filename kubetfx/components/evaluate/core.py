@@ -14,12 +14,12 @@ import sys
 
 from kubetfx.components import fileio
 from kubetfx.components.config import EvaluateConfig, MetricThreshold
-from kubetfx.components.errors import ConfigError, DataError
 from kubetfx.components.evaluate import behavior
 from kubetfx.components.evaluate import blessing as blessing_rules
 from kubetfx.components.statistics.core import examples_pattern
 from kubetfx.components.train.export import SERVING_TF_EXAMPLE
 from kubetfx.components.transform.task import Task
+from kubetfx.errors import ConfigError, DataError
 
 LABEL_KEY = "__label__"
 CANDIDATE, BASELINE = "candidate", "baseline"

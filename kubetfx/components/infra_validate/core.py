@@ -22,6 +22,7 @@ import numpy as np
 
 from kubetfx.components import fileio
 from kubetfx.components.config import InfraValidateConfig
+from kubetfx.errors import ServerFailed
 from kubetfx.serving import contract
 from kubetfx.serving.process import ServerProcess, request, serving_python
 
@@ -53,7 +54,7 @@ def run(model_dir: str, examples_uri: str, cfg: InfraValidateConfig, out_uri: st
         with server:
             try:
                 ready = server.wait_available(MODEL, cfg.ready_timeout_seconds)
-            except RuntimeError as e:
+            except ServerFailed as e:
                 result = InfraResult(False, [f"server not ready: {e}"], len(serialized))
             else:
                 result = _check(server.url, model_dir, serialized, expected, cfg.atol, ready)

@@ -17,8 +17,8 @@ import pyarrow as pa
 
 from kubetfx.components import fileio
 from kubetfx.components.config import BUILTIN_PENGUINS, DataConfig, IngestConfig
-from kubetfx.components.errors import ConfigError, DataError
 from kubetfx.components.ingest.inputs import ColumnCheck, read_batches
+from kubetfx.errors import ConfigError, DataError
 
 __all__ = ["IngestResult", "inspect", "read_batches", "read_metadata", "resolve_input", "run"]
 

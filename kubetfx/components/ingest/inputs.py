@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from kubetfx.components import fileio
-from kubetfx.components.errors import DataError
+from kubetfx.errors import DataError
 
 _ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}
 _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")

@@ -39,7 +39,7 @@ def monitor_act(
     from kubetfx.components import fileio
     from kubetfx.components.config import PipelineConfig
     from kubetfx.components.monitor import core, policy
-    from kubetfx.pipelines import monitoring
+    from kubetfx.runners import monitor as runner
 
     cfg = PipelineConfig.from_json(config)
     outcome = core.MonitorResult.from_json(
@@ -51,7 +51,7 @@ def monitor_act(
         outcome.uri,
         outcome.summary(),
         cfg.monitor,
-        lambda cause: monitoring.trigger_training(cfg, platform, cause),
+        lambda cause: runner.trigger_training(cfg, platform, cause),
     )
     body = {
         "alert": chosen.alert,

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from kubetfx.components import fileio
-from kubetfx.components.errors import DataError
 from kubetfx.components.monitor.window import PREDICTION_PREFIX
+from kubetfx.errors import DataError
 
 CLASS, VALUE = PREDICTION_PREFIX + "class", PREDICTION_PREFIX + "value"
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from kubetfx.components import fileio
-from kubetfx.components.errors import ConfigError, DataError
+from kubetfx.errors import ConfigError, DataError
 
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 PREDICTION_PREFIX = "prediction."

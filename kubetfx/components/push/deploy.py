@@ -9,14 +9,9 @@ from __future__ import annotations
 from typing import Literal
 
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.errors import ConfigError, KubetfxError
+from kubetfx.errors import ConfigError
 
 Action = Literal["promote", "rollback"]
-
-
-class DeployFailed(KubetfxError):
-    """The serving target refused the new model or it did not become ready; the previous
-    model keeps serving and the registry's champion did not move."""
 
 
 def target_for(

@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.k8s import Kube, KubeError, NotFound
-from kubetfx.components.push.deploy import DeployFailed
+from kubetfx.components.k8s import Kube
 from kubetfx.components.push.registry import SAVED_MODEL, ModelRegistry
+from kubetfx.errors import DeployFailed, KubeError, NotFound
 
 VERSION_ANNOTATION = "kubetfx.dev/model-version"
 SERVER_USER = 10001  # the server image's numeric user (infra/docker/server.Dockerfile)

@@ -17,6 +17,7 @@ import json
 import os
 
 from kubetfx.components import fileio
+from kubetfx.errors import RegistryError
 
 CHAMPION_FILE = "champion.json"
 SAVED_MODEL = "saved_model.pb"
@@ -91,7 +92,7 @@ class ModelRegistry:
 
     def set_champion(self, version: int) -> None:
         if version not in self.versions():
-            raise ValueError(f"version {version} of {self.model_name} is not in the registry")
+            raise RegistryError(f"version {version} of {self.model_name} is not in the registry")
         pointer = fileio.join(self.directory, CHAMPION_FILE)
         body = {
             "version": version,

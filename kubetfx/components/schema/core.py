@@ -11,8 +11,8 @@ import math
 
 from kubetfx.components import fileio
 from kubetfx.components.config import SchemaConfig
-from kubetfx.components.errors import ConfigError, DataError
 from kubetfx.components.reference import ReferenceStore
+from kubetfx.errors import ConfigError, DataError
 
 SCHEMA_FILE = "schema.pbtxt"
 TRAINING, SERVING = "TRAINING", "SERVING"

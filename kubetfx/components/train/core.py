@@ -14,11 +14,11 @@ import tempfile
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig, TrainConfig, TransformConfig
-from kubetfx.components.errors import ConfigError
 from kubetfx.components.train import export
 from kubetfx.components.train.model import ModelContext
 from kubetfx.components.transform.core import load_module_fn
 from kubetfx.components.transform.task import Task
+from kubetfx.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,9 +16,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from kubetfx.components.k8s import Kube, KubeError, NotFound
+from kubetfx.components.k8s import Kube
 from kubetfx.components.train import gke_manifests as manifests
-from kubetfx.components.train.remote import TrainingFailed
+from kubetfx.errors import KubeError, NotFound, TrainingFailed
 
 # Container states that never recover by waiting.
 FATAL_WAITING = {

@@ -15,8 +15,8 @@ import dataclasses
 import json
 
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.errors import ConfigError
 from kubetfx.components.resources import TPUS, PodPlacement, pod_placement, step_settings
+from kubetfx.errors import ConfigError
 
 RUN_LABEL = "kubetfx.dev/train-run"
 INDEX_ENV = "KUBETFX_WORKER_INDEX"

@@ -13,15 +13,11 @@ import uuid
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.errors import KubetfxError
 from kubetfx.components.resources import TPUS, step_settings
 from kubetfx.components.train.core import TrainResult
+from kubetfx.errors import ConfigError, TrainingFailed
 
 RESULT_FILE = "train_result.json"  # the chief's TrainResult, in the model_run directory
-
-
-class TrainingFailed(KubetfxError):
-    """The workers did not all succeed (or did not finish in time); the message says which."""
 
 
 def worker_config(cfg: PipelineConfig) -> PipelineConfig:
@@ -78,5 +74,5 @@ def train(
 
         vertex.run(vertex.build_job(cfg, name, args, credentials), cfg)
     else:
-        raise ValueError(f"train.backend {cfg.train.backend!r} trains in the step itself")
+        raise ConfigError(f"train.backend {cfg.train.backend!r} trains in the step itself")
     return read_result(uris["model-run"])

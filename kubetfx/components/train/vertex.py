@@ -13,9 +13,8 @@ import contextlib
 import warnings
 
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.errors import ConfigError
 from kubetfx.components.resources import accelerator_names, step_settings
-from kubetfx.components.train.remote import TrainingFailed
+from kubetfx.errors import ConfigError, TrainingFailed
 
 DEFAULT_MACHINE = "n1-standard-8"
 # TPU v5e single-host machines by slice topology.

@@ -17,9 +17,9 @@ import tempfile
 
 from kubetfx.components import fileio
 from kubetfx.components.config import TransformConfig
-from kubetfx.components.errors import ConfigError
 from kubetfx.components.statistics.core import examples_pattern, split_dir
-from kubetfx.components.transform.task import Task
+from kubetfx.components.transform.task import Task, densify
+from kubetfx.errors import ConfigError
 
 TASK_FILE = "task.json"
 ROWS_FILE = "rows.json"
@@ -44,14 +44,6 @@ def feature_kinds(schema, label: str) -> FeatureKinds:
         else:
             categorical.append(feature.name)
     return FeatureKinds(sorted(numeric), sorted(categorical))
-
-
-def densify(sparse, default):
-    """A [batch] tensor from a [batch, <=1] SparseTensor, `default` where the value is missing."""
-    import tensorflow as tf
-
-    sparse = tf.sparse.SparseTensor(sparse.indices, sparse.values, [sparse.dense_shape[0], 1])
-    return tf.squeeze(tf.sparse.to_dense(sparse, default_value=default), axis=1)
 
 
 def make_preprocessing_fn(kinds: FeatureKinds, label: str, task: Task, cfg: TransformConfig):

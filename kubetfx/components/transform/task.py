@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kubetfx.components.errors import ConfigError
+from kubetfx.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +31,6 @@ class Task:
     def encode_label(self, raw):
         """The label as the model sees it: a class index (int64) or a float32 target."""
         import tensorflow as tf
-
-        from kubetfx.components.transform.core import densify
 
         if not self.is_classification:
             return densify(tf.cast(raw, tf.float32), float("nan"))
@@ -85,3 +83,11 @@ def resolve(
     # Booleans were written as 0/1 integers by ingest.
     classes = tuple(str(int(v)) if isinstance(v, bool) else str(v) for v in label_values)
     return Task("classification", label, classes)
+
+
+def densify(sparse, default):
+    """A [batch] tensor from a [batch, <=1] SparseTensor, `default` where the value is missing."""
+    import tensorflow as tf
+
+    sparse = tf.sparse.SparseTensor(sparse.indices, sparse.values, [sparse.dense_shape[0], 1])
+    return tf.squeeze(tf.sparse.to_dense(sparse, default_value=default), axis=1)

@@ -13,10 +13,10 @@ import json
 
 from kubetfx.components import fileio
 from kubetfx.components.config import ValidateConfig
-from kubetfx.components.errors import ValidationFailed
 from kubetfx.components.reference import ReferenceStore
 from kubetfx.components.statistics import core as statistics
 from kubetfx.components.validate import report
+from kubetfx.errors import ValidationFailed
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 RESULT_FILE = "validation.json"

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from kubetfx.components import fileio
 from kubetfx.components.config import BUILTIN_PENGUINS, PipelineConfig
-from kubetfx.components.errors import ConfigError
+from kubetfx.errors import ConfigError
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:

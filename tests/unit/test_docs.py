@@ -1,0 +1,179 @@
+"""The docs stay navigable: README.md is short and points at every docs/ page, and every
+relative link or image in README.md and docs/*.md reaches a file, directory or heading that
+exists. Markdown is read with pathlib and re only (no Markdown library)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+PAGES = [README, *DOCS]
+MAX_README_LINES = 200
+
+# Not checked: links off the repository.
+EXTERNAL = re.compile(r"^(?:https?://|mailto:)", re.IGNORECASE)
+# A fence opens or closes a code block: ``` or ~~~, three or more.
+FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+# An inline code span; links inside it are text, not links.
+CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)")
+# [text](target "title") and ![alt](target); the text may hold one level of brackets.
+INLINE_LINK = re.compile(
+    r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*(<[^>]*>|[^)\s]*)(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?\s*\)"
+)
+# [label]: target "title" (a reference-style link definition).
+REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*(<[^>]*>|\S+)")
+HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+
+
+def prose_lines(text: str):
+    """(line number, line) of every line outside fenced code blocks."""
+    fence = None
+    for number, line in enumerate(text.splitlines(), 1):
+        match = FENCE.match(line)
+        if fence is None:
+            if match:
+                fence = match.group(1)
+                continue
+            yield number, line
+        elif match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
+            fence = None
+
+
+def links(text: str) -> list[tuple[int, str]]:
+    """(line number, target) of every inline link, image and link definition."""
+    found = []
+    for number, line in prose_lines(text):
+        line = CODE_SPAN.sub(lambda m: " " * len(m.group(0)), line)
+        targets = [m.group(1) for m in INLINE_LINK.finditer(line)]
+        if match := REFERENCE.match(line):
+            targets.append(match.group(1))
+        found += [(number, target.strip("<>")) for target in targets]
+    return found
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: its text, lower case, punctuation dropped (hyphens
+    and underscores kept), each space a hyphen."""
+    text = re.sub(r"!?\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\([^)]*\)", r"\1", heading)  # link text
+    text = re.sub(r"<[^>]*>", "", text)  # inline HTML tags
+    text = re.sub(r"[^\w\- ]", "", text.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    """Every heading anchor of a Markdown file, with GitHub's -1, -2 ... for repeats."""
+    seen: dict[str, int] = {}
+    found = set()
+    for _, line in prose_lines(page.read_text(encoding="utf-8")):
+        if match := HEADING.match(line):
+            base = slug(match.group(2))
+            count = seen.get(base, 0)
+            seen[base] = count + 1
+            found.add(base if count == 0 else f"{base}-{count}")
+    return found
+
+
+def _unquote(path: str) -> str:
+    return re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), path)
+
+
+def broken_links(page: Path) -> list[str]:
+    """What is wrong with each relative link of `page`, one line per bad link."""
+    problems = []
+    where = page.relative_to(ROOT)
+    for number, target in links(page.read_text(encoding="utf-8")):
+        if EXTERNAL.match(target):
+            continue
+        if not target:
+            problems.append(f"{where}:{number}: empty link target")
+            continue
+        path, _, anchor = target.partition("#")
+        resolved = (page.parent / _unquote(path)).resolve() if path else page
+        if not resolved.exists():
+            problems.append(f"{where}:{number}: {target!r}: no such file or directory")
+        elif not resolved.is_relative_to(ROOT):
+            problems.append(f"{where}:{number}: {target!r}: outside the repository")
+        elif (
+            anchor
+            and resolved.suffix == ".md"
+            and resolved.is_file()
+            and anchor not in anchors(resolved)
+        ):
+            problems.append(
+                f"{where}:{number}: {target!r}: no heading with anchor #{anchor} in "
+                f"{resolved.relative_to(ROOT)}"
+            )
+    return problems
+
+
+def test_docs_pages_exist():
+    assert DOCS, "docs/ holds no Markdown pages"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_resolve(page):
+    problems = broken_links(page)
+    assert not problems, "broken links:\n" + "\n".join(problems)
+
+
+def test_readme_is_short():
+    lines = len(README.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_README_LINES, (
+        f"README.md has {lines} lines (at most {MAX_README_LINES}): move detail to docs/"
+    )
+
+
+def test_readme_links_every_docs_page():
+    linked = {
+        (ROOT / target.partition("#")[0]).resolve()
+        for _, target in links(README.read_text(encoding="utf-8"))
+        if not EXTERNAL.match(target) and target.partition("#")[0]
+    }
+    missing = [str(page.relative_to(ROOT)) for page in DOCS if page.resolve() not in linked]
+    assert not missing, f"README.md does not link to: {', '.join(missing)}"
+
+
+# The reader itself, on small samples.
+
+
+def test_links_skip_code_and_read_every_form():
+    text = "\n".join(
+        [
+            'See [a](a.md#x), ![img](pics/b.png "title") and [`c`](<c d.md>).',
+            "Not a link: `[e](e.md)`.",
+            "```",
+            "[f](f.md)",
+            "```",
+            "[ref]: g.md",
+            "[h [nested]](h.md) and [mail](mailto:x@example.com)",
+        ]
+    )
+    assert links(text) == [
+        (1, "a.md#x"),
+        (1, "pics/b.png"),
+        (1, "c d.md"),
+        (6, "g.md"),
+        (7, "h.md"),
+        (7, "mailto:x@example.com"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("heading", "anchor"),
+    [
+        ("Two commands", "two-commands"),
+        ("The `kubetfx` command", "the-kubetfx-command"),
+        ("Performance (`make bench`)", "performance-make-bench"),
+        ("Pipelines, Vertex AI and Cloud", "pipelines-vertex-ai-and-cloud"),
+        ("Provisioning Google Cloud (Terraform)", "provisioning-google-cloud-terraform"),
+        ("[Linked](x.md) heading", "linked-heading"),
+        ("infra_validate → push", "infra_validate--push"),
+    ],
+)
+def test_slug_is_githubs(heading, anchor):
+    assert slug(heading) == anchor
