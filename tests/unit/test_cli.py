@@ -86,6 +86,18 @@ ROWS = "".join(f"{i % 7},{i * 0.5},{'ab'[i % 2]}\n" for i in range(60))
             r"data.column_types: \{age: string\}",
         ),
         ("garbage.parquet", b"\x00\x01 not parquet", "y", r"not a readable Parquet file"),
+        (
+            "ragged.csv",
+            "a,b,y\n1,2,x\n3,4\n5,6,x\n",
+            "y",
+            r"ragged\.csv: row 2 has 2 fields where the header has 3; .*must be quoted",
+        ),
+        (
+            "semicolons.csv",
+            "a;b;y\n1;2;x\n3;4;y\n",
+            "y",
+            r"columns are \['a;b;y'\]\. The header looks separated by ';'",
+        ),
     ],
 )
 def test_bad_input_is_one_message_and_exit_2(tmp_path, capsys, name, body, label, expected):

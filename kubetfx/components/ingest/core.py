@@ -258,8 +258,20 @@ def _check_columns(columns: dict[str, str], data: DataConfig, ingest: IngestConf
     ):
         if name is not None and name not in columns:
             raise DataError(
-                f"{field}: {name!r} is not a column of {data.path!r}; columns are {sorted(columns)}"
+                f"{field}: {name!r} is not a column of {data.path!r}; columns are "
+                f"{sorted(columns)}{_separator_hint(columns)}"
             )
+
+
+def _separator_hint(columns: dict[str, str]) -> str:
+    """A one-column header holding ';', tab or '|': the file is not comma-separated."""
+    if len(columns) != 1:
+        return ""
+    (header,) = columns
+    found = next((sep for sep in (";", "\t", "|") if sep in header), None)
+    if found is None:
+        return ""
+    return f". The header looks separated by {found!r}: save the file with commas"
 
 
 def read_metadata(examples_uri: str) -> IngestResult:

@@ -141,6 +141,12 @@ def _csv_error(path: str, error: pa.ArrowInvalid, schema: dict) -> DataError:
             f"{path}: {value} (row {row}) is not UTF-8 text; "
             "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
         )
+    if "Expected" in text and "columns, got" in text:
+        row, fields, expected = locate_ragged_row(path)
+        return DataError(
+            f"{path}: row {row} has {fields} fields where the header has {expected}; fix the "
+            "row (a value that contains a comma must be quoted)"
+        )
     match = _ARROW_COLUMN.search(text)
     names = list(schema)
     if match and int(match.group(1)) < len(names):
@@ -211,6 +217,18 @@ def locate_bad_utf8(path: str, column: str | None) -> tuple[int | str, str]:
         if column is None and any(_undecodable(name or "") for name in values):
             return "header", "the header"
     return "?", "a value"
+
+
+def locate_ragged_row(path: str) -> tuple[int | str, int | str, int]:
+    """(row, its field count, the header's) of the first row that does not fit the header."""
+    with fileio.open_file(path, "rb") as raw:
+        binary = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
+        rows = csv.reader(io.TextIOWrapper(binary, "utf-8", "surrogateescape", newline=""))
+        header = next(rows, [])
+        for number, row in enumerate(rows, start=1):
+            if row and len(row) != len(header):
+                return number, len(row), len(header)
+    return "?", "?", len(header)
 
 
 def locate_bad_value(path: str, column: str, integer: bool) -> tuple[int | str, str]:
