@@ -93,9 +93,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from kubetfx.pipelines import targets
+    from kubetfx.pipelines import catalog
 
-    return targets.cmd_compile(_load(args), args)
+    return catalog.cmd_compile(_load(args), args)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -113,7 +113,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 def cmd_serving_change(args: argparse.Namespace) -> int:
     """`kubetfx promote|rollback`: move a canary on the serving target (push.target)."""
     from kubetfx.components.push.deploy import target_for
-    from kubetfx.runners.submit import print_request
+    from kubetfx.runners.cloud import print_request
 
     cfg = _load(args)
     name = args.target or cfg.push.target

@@ -31,6 +31,12 @@ CLUSTER_TARGETS = ("kubeflow", "vertex")
 
 # The pipelines kubetfx compiles (see pipeline_builders).
 PIPELINES = ("training", "batch", "monitoring")
+# Every step of every pipeline, in order (tests/pipeline/test_targets.py checks it against
+# their STAGES): written out so that this module need not import the pipelines that use it.
+STAGE_NAMES = (
+    "ingest", "statistics", "schema", "validate", "transform", "train", "evaluate",
+    "infra_validate", "push", "batch_predict", "monitor", "monitor_act",
+)  # fmt: skip
 # The steps whose core runs an Apache Beam pipeline; only these take beam_args.
 BEAM_STAGES = ("statistics", "transform", "evaluate", "batch_predict")
 
@@ -52,11 +58,11 @@ def check(cfg: PipelineConfig, target: Target, stages: list[str]) -> None:
             "set beam_args under cluster.steps.<stage> to override them for one step"
         )
     # One config serves every pipeline: a step of another pipeline is fine, a typo is not.
-    known = [fn.__name__ for module in _pipeline_modules().values() for fn in module.STAGES]
-    unknown = sorted(set(cfg.cluster.steps) - set(known))
+    unknown = sorted(set(cfg.cluster.steps) - set(STAGE_NAMES))
     if unknown:
         raise ConfigError(
-            f"cluster.steps: unknown step(s) {', '.join(unknown)}; the steps are {', '.join(known)}"
+            f"cluster.steps: unknown step(s) {', '.join(unknown)}; the steps are "
+            f"{', '.join(STAGE_NAMES)}"
         )
     for stage in stages:
         settings = step_settings(cfg, stage)
@@ -206,26 +212,3 @@ def _set_placement(task, settings: StepSettings) -> None:
             value=toleration.value,
             effect=toleration.effect,
         )
-
-
-def compile_pipeline(cfg: PipelineConfig, target: Target, output: str, name: str = "training"):
-    """Write the KFP IR YAML of pipeline `name` for `target` to `output`; return the pipeline."""
-    from kfp import compiler
-
-    pipeline = _pipeline_modules()[name].build(cfg, target)
-    compiler.Compiler().compile(pipeline, package_path=output)
-    return pipeline
-
-
-def cmd_compile(cfg: PipelineConfig, args) -> int:
-    """`kubetfx compile --pipeline P --target T --output F`."""
-    compile_pipeline(cfg, args.target, args.output, args.pipeline)
-    print(f"wrote {args.output} (target {args.target})")
-    return 0
-
-
-def _pipeline_modules() -> dict[str, Any]:
-    """Each pipeline's module (its STAGES and build), imported late: they import this one."""
-    from kubetfx.pipelines import batch, monitoring, training
-
-    return {"training": training, "batch": batch, "monitoring": monitoring}

@@ -18,7 +18,7 @@ import warnings
 
 from kubetfx.components.config import PipelineConfig
 from kubetfx.errors import ConfigError, SubmitFailed
-from kubetfx.runners.submit import (
+from kubetfx.runners.cloud import (
     Compiled,
     RunStatus,
     compile_spec,

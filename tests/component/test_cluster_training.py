@@ -187,16 +187,16 @@ def test_bad_train_settings_name_the_field(train, field):
 
 
 def test_the_compiled_train_step_is_a_small_launcher_on_kubeflow(tmp_path):
-    from kubetfx.pipelines import targets
+    from kubetfx.pipelines import catalog
 
     cfg = _cfg(steps={"cpu": "8", "memory": "32G", "accelerator": "nvidia-l4"})
     path = tmp_path / "training.yaml"
-    targets.compile_pipeline(cfg, "kubeflow", str(path))
+    catalog.compile_pipeline(cfg, "kubeflow", str(path))
     executors = yaml.safe_load(path.read_text())["deploymentSpec"]["executors"]
     train = executors["exec-train"]["container"]["resources"]
     assert "accelerator" not in train and train["cpuLimit"] == 1.0  # cluster.default
     with pytest.raises(ConfigError, match="train.backend"):
-        targets.compile_pipeline(cfg, "vertex", str(tmp_path / "v.yaml"))
+        catalog.compile_pipeline(cfg, "vertex", str(tmp_path / "v.yaml"))
 
 
 # The control loop, against a fake of the Kubernetes API.

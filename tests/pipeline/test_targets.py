@@ -252,3 +252,11 @@ def test_the_default_config_compiles_for_every_target(tmp_path):
             spec["root"]["inputDefinitions"]["parameters"]["config"]["defaultValue"]
         )
         assert default["images"]["components"] == IMAGE
+
+
+def test_stage_names_are_every_pipelines_steps():
+    """targets.STAGE_NAMES is written out (targets must not import the pipelines)."""
+    from kubetfx.pipelines import catalog, targets
+
+    steps = [fn.__name__ for m in catalog._pipeline_modules().values() for fn in m.STAGES]
+    assert list(targets.STAGE_NAMES) == steps

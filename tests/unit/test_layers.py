@@ -104,21 +104,18 @@ def cycles(graph) -> list[list[str]]:
 
 
 # What is left to untangle (issue 16), allowed here so that nothing NEW gets in: the monitor's
-# act step starts a training run through the runners, and pipelines.targets and
-# runners.submit each import the modules that import them. Remove entries as they are fixed;
-# the tests fail on anything not listed, and on a listed entry that no longer exists.
+# act step starts a training run through the runners, which closes a cycle through the
+# monitoring pipeline. Remove entries as they are fixed; the tests fail on anything not
+# listed, and on a listed entry that no longer exists.
 KNOWN_UPWARD = {
     "kubetfx.components.monitor.component -> kubetfx.runners",
     "kubetfx.components.monitor.component -> kubetfx.runners.monitor",
 }
-KNOWN_CYCLE = {
+KNOWN_CYCLE = {  # all of it through that one upward import
     "kubetfx.components.monitor.component",
-    "kubetfx.pipelines.artifacts",
-    "kubetfx.pipelines.batch",
+    "kubetfx.pipelines.catalog",
     "kubetfx.pipelines.monitoring",
-    "kubetfx.pipelines.targets",
-    "kubetfx.pipelines.training",
-    "kubetfx.runners.local",
+    "kubetfx.runners.cloud",
     "kubetfx.runners.monitor",
     "kubetfx.runners.submit",
     "kubetfx.runners.submit_kubeflow",
