@@ -17,7 +17,7 @@ SERVING_VENV := .venv-serving
 SERVING_STAMP := $(SERVING_VENV)/.installed
 SERVING_LOCK := requirements/serving-lock.txt
 PORT ?=
-TARGET ?= local
+PLATFORM ?= local
 ENV ?= dev
 REGISTRY ?=
 TAG ?=
@@ -84,14 +84,14 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-compile: $(STAMP) ## compile the training pipeline to compiled/training.yaml (TARGET=local|kubeflow|vertex, ARGS=...)
+compile: $(STAMP) ## compile the training pipeline to compiled/training.yaml (PLATFORM=local|kubeflow|vertex, ARGS=...)
 	mkdir -p compiled
-	$(BIN)/kubetfx compile --pipeline training --target $(TARGET) --output compiled/training.yaml $(ARGS)
+	$(BIN)/kubetfx compile --pipeline training --platform $(PLATFORM) --output compiled/training.yaml $(ARGS)
 
 tf-outputs: $(STAMP) ## write kubetfx.$(ENV).yaml from terraform/envs/$(ENV)'s outputs (ENV=dev|prod, TAG=..., ARGS='--base my.yaml')
 	@command -v terraform >/dev/null || { echo "make tf-outputs: terraform is not installed (1.11: https://developer.hashicorp.com/terraform/install)" >&2; exit 2; }
 	@test -d terraform/envs/$(ENV) || { echo "make tf-outputs: no terraform/envs/$(ENV); ENV is one of: $$(ls terraform/envs | tr '\n' ' ')" >&2; exit 2; }
-	terraform -chdir=terraform/envs/$(ENV) output -json | $(BIN)/python -m kubetfx.pipelines.tfconfig --out kubetfx.$(ENV).yaml $(if $(TAG),--tag $(TAG),) $(ARGS)
+	terraform -chdir=terraform/envs/$(ENV) output -json | $(BIN)/python -m kubetfx.pipelines.terraform_outputs --out kubetfx.$(ENV).yaml $(if $(TAG),--tag $(TAG),) $(ARGS)
 
 clean: ## remove run outputs and caches (keeps .venv and reference schemas)
 	rm -rf pipeline_root compiled .pytest_cache .ruff_cache

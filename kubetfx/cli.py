@@ -111,16 +111,17 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def cmd_serving_change(args: argparse.Namespace) -> int:
-    """`kubetfx promote|rollback`: move a canary on the serving target (push.target)."""
+    """`kubetfx promote|rollback`: move a canary on the serving target (push.destination)."""
     from kubetfx.components.push.deploy import target_for
     from kubetfx.runners.cloud import print_request
 
     cfg = _load(args)
-    name = args.target or cfg.push.target
+    name = args.destination or cfg.push.destination
     if name == "local":
         raise ConfigError(
-            f"--target: {args.command} acts on a serving target (kserve or vertex); push.target "
-            "is 'local' (the registry's champion pointer moves with `push.promote`)"
+            f"--destination: {args.command} acts on a serving destination (kserve or vertex); "
+            "push.destination is 'local' (the registry's champion pointer moves with "
+            "`push.promote`)"
         )
     target = target_for(cfg, name)
     change = target.change(args.command)
@@ -206,6 +207,8 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kubetfx.runners.submit import add_cloud_flags, renamed_flag
+
     parser = argparse.ArgumentParser(prog="kubetfx", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"kubetfx {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -218,16 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--pipeline", choices=PIPELINES, default="training")
     comp.add_argument("--output", required=True, help="YAML file to write")
     comp.add_argument(
-        "--target",
+        "--platform",
         choices=("local", "kubeflow", "vertex"),
         default="local",
         help="local (kfp.local), kubeflow (KFP on Kubernetes) or vertex (Vertex AI Pipelines): "
         "decides per-step resources, accelerators and placement",
     )
+    renamed_flag(comp, "--target", "--platform")
     _config_flags(comp)
     comp.set_defaults(func=cmd_compile)
-
-    from kubetfx.runners.submit import add_cloud_flags
 
     subm = sub.add_parser("submit", help="run a pipeline on Kubeflow Pipelines or Vertex AI")
     add_cloud_flags(subm, "submit")
@@ -249,8 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         change = sub.add_parser(action, help=text)
         change.add_argument(
-            "--target", choices=("kserve", "vertex"), help="serving target (default push.target)"
+            "--destination",
+            choices=("kserve", "vertex"),
+            help="where the model is served (default push.destination)",
         )
+        renamed_flag(change, "--target", "--destination")
         change.add_argument(
             "--dry-run",
             action="store_true",
@@ -293,11 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--end", help="ISO end of the window (monitor.end; default now)")
     mon.add_argument("--labels", help="delayed labels keyed by request_id (monitor.labels)")
     mon.add_argument(
-        "--target",
+        "--platform",
         choices=("local", "kubeflow", "vertex"),
         default="local",
         help="local: kfp.local here; kubeflow/vertex: submit the monitoring pipeline",
     )
+    renamed_flag(mon, "--target", "--platform")
     mon.add_argument("--host", help="kubeflow: KFP API endpoint (kubeflow.host)")
     mon.add_argument("--project", help="vertex: Google Cloud project (vertex.project)")
     mon.add_argument("--region", help="vertex: Vertex AI region (vertex.region)")

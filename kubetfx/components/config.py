@@ -393,7 +393,7 @@ class InfraValidateConfig(_Section):
 
 
 class KServePushConfig(_Section):
-    """push.target 'kserve': an InferenceService in the cluster (RBAC: infra/k8s/rbac)."""
+    """push.destination 'kserve': an InferenceService in the cluster (RBAC: infra/k8s/rbac)."""
 
     namespace: str = Field("kubetfx-serving", description="Namespace of the InferenceService.")
     name: str | None = Field(None, description="InferenceService name. Default: the model name.")
@@ -428,7 +428,7 @@ class KServePushConfig(_Section):
 
 
 class VertexPushConfig(_Section):
-    """push.target 'vertex': a Vertex AI Model version deployed to an Endpoint (vertex.*)."""
+    """push.destination 'vertex': a Vertex AI Model version deployed to an Endpoint (vertex.*)."""
 
     parent_model: str | None = Field(
         None,
@@ -451,7 +451,7 @@ class PushConfig(_Section):
         description="Make the pushed version the champion. False pushes it as a challenger "
         "that the server can canary or shadow (serving.traffic).",
     )
-    target: Literal["local", "kserve", "vertex"] = Field(
+    destination: Literal["local", "kserve", "vertex"] = Field(
         "local",
         description="After the registry push, also deploy to: 'kserve' (an InferenceService) "
         "or 'vertex' (a Vertex AI Endpoint). 'local': the registry only.",
@@ -466,6 +466,16 @@ class PushConfig(_Section):
     kserve: KServePushConfig = Field(default_factory=KServePushConfig)
     vertex: VertexPushConfig = Field(default_factory=VertexPushConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data):
+        if isinstance(data, dict) and "target" in data:
+            raise ValueError(
+                "push.target is now push.destination (where a pushed model goes: local, "
+                f"kserve or vertex); rename the key, got target: {data['target']!r}"
+            )
+        return data
+
     @model_validator(mode="after")
     def _check_target(self) -> PushConfig:
         for name, section in (("kserve", self.kserve), ("vertex", self.vertex)):
@@ -474,11 +484,11 @@ class PushConfig(_Section):
                     f"push.{name}.min_replicas ({section.min_replicas}) must not exceed "
                     f"push.{name}.max_replicas ({section.max_replicas})"
                 )
-        remote = {"kserve": ("gs://", "s3://"), "vertex": ("gs://",)}.get(self.target)
+        remote = {"kserve": ("gs://", "s3://"), "vertex": ("gs://",)}.get(self.destination)
         if remote and not self.registry.startswith(remote):
             raise ValueError(
-                f"push.registry: push.target {self.target!r} serves from a bucket the cluster "
-                f"can read ({' or '.join(remote)}...), got {self.registry!r}"
+                f"push.registry: push.destination {self.destination!r} serves from a bucket the "
+                f"cluster can read ({' or '.join(remote)}...), got {self.registry!r}"
             )
         return self
 

@@ -19,9 +19,9 @@ def compile_pipeline(cfg: PipelineConfig, target: Target, output: str, name: str
 
 
 def cmd_compile(cfg: PipelineConfig, args) -> int:
-    """`kubetfx compile --pipeline P --target T --output F`."""
-    compile_pipeline(cfg, args.target, args.output, args.pipeline)
-    print(f"wrote {args.output} (target {args.target})")
+    """`kubetfx compile --pipeline P --platform T --output F`."""
+    compile_pipeline(cfg, args.platform, args.output, args.pipeline)
+    print(f"wrote {args.output} (platform {args.platform})")
     return 0
 
 

@@ -40,7 +40,7 @@ def trigger_training(cfg: PipelineConfig, target: str, cause: str) -> str:
 
     parser = argparse.ArgumentParser()
     add_cloud_flags(parser, "submit")
-    args = parser.parse_args(["--target", target])
+    args = parser.parse_args(["--platform", target])
     if target == "kubeflow":
         from kubetfx.runners import submit_kubeflow as submitter
     else:
@@ -53,12 +53,12 @@ def trigger_training(cfg: PipelineConfig, target: str, cause: str) -> str:
 def cmd_monitor(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     """`kubetfx monitor`: locally with kfp.local, or submitted to a cluster target."""
     cfg = for_monitoring(cfg)
-    if args.target != "local":
+    if args.platform != "local":
         from kubetfx.runners import submit
 
         unset = ("namespace", "token_file", "iap_audience", "experiment", "service_account")
         submit_args = argparse.Namespace(
-            target=args.target,
+            platform=args.platform,
             pipeline="monitoring",
             wait=False,
             dry_run=args.dry_run,

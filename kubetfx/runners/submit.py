@@ -25,9 +25,32 @@ TARGET_FLAGS = {
 }
 
 
+class _Renamed(argparse.Action):
+    """An old flag: using it is an error (exit 2) that names the new one."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs):
+        kwargs.update(nargs="?", help=argparse.SUPPRESS)
+        super().__init__(option_strings, dest=argparse.SUPPRESS, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        example = f" ({self.new} {values})" if values else ""
+        parser.error(f"{option_string} is now {self.new}{example}")
+
+
+def renamed_flag(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    parser.add_argument(old, action=_Renamed, new=new)
+
+
 def add_cloud_flags(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `kubetfx submit` or `kubetfx schedule` (besides the config flags)."""
-    parser.add_argument("--target", choices=CLOUD_TARGETS, required=True)
+    parser.add_argument(
+        "--platform",
+        choices=CLOUD_TARGETS,
+        required=True,
+        help="kubeflow (Kubeflow Pipelines on Kubernetes) or vertex (Vertex AI Pipelines)",
+    )
+    renamed_flag(parser, "--target", "--platform")
     parser.add_argument("--pipeline", choices=PIPELINES, default="training")
     kfp = parser.add_argument_group("kubeflow")
     kfp.add_argument("--host", help="KFP API endpoint (kubeflow.host)")
@@ -71,7 +94,7 @@ def add_cloud_flags(parser: argparse.ArgumentParser, command: str) -> None:
 
 def cmd_submit(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     _check_flags(args)
-    if args.target == "kubeflow":
+    if args.platform == "kubeflow":
         from kubetfx.runners import submit_kubeflow as target
     else:
         from kubetfx.runners import submit_vertex as target
@@ -82,7 +105,7 @@ def cmd_schedule(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     _check_flags(args)
     if args.max_concurrency < 1:
         raise ConfigError(f"--max-concurrency: must be at least 1, got {args.max_concurrency}")
-    if args.target == "kubeflow":
+    if args.platform == "kubeflow":
         from kubetfx.runners import submit_kubeflow as target
     else:
         from kubetfx.runners import submit_vertex as target
@@ -91,9 +114,9 @@ def cmd_schedule(cfg: PipelineConfig, args: argparse.Namespace) -> int:
 
 def _check_flags(args: argparse.Namespace) -> None:
     for target, flags in TARGET_FLAGS.items():
-        if target == args.target:
+        if target == args.platform:
             continue
         for flag in flags:
             if getattr(args, flag, None) is not None:
                 option = "--" + flag.replace("_", "-")
-                raise ConfigError(f"{option}: applies to --target {target}, not {args.target}")
+                raise ConfigError(f"{option}: applies to --platform {target}, not {args.platform}")

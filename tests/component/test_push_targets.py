@@ -74,14 +74,14 @@ def _ready(obj: dict) -> dict:
 
 
 def _kserve(kube: FakeKube, cfg: PipelineConfig | None = None, **kwargs):
-    cfg = cfg or _cfg(target="kserve")
+    cfg = cfg or _cfg(destination="kserve")
     return kserve.KServeTarget(cfg, kube, out=lambda line: None, **kwargs)
 
 
 @pytest.mark.parametrize("predictor", ["tensorflow", "server"])
 @pytest.mark.parametrize("canary", [None, 10])
 def test_inference_service_matches_the_crd(predictor, canary, pushable):
-    cfg = _cfg(target="kserve", kserve={"predictor": predictor})
+    cfg = _cfg(destination="kserve", kserve={"predictor": predictor})
     isvc = kserve.inference_service(cfg, pushable[0], 20260101000000, canary)
     _validate_custom(isvc)
     spec = isvc["spec"]["predictor"]
@@ -95,7 +95,7 @@ def test_inference_service_matches_the_crd(predictor, canary, pushable):
 
 
 def test_the_crd_check_rejects_a_bad_canary(pushable):
-    isvc = kserve.inference_service(_cfg(target="kserve"), pushable[0], 1, 10)
+    isvc = kserve.inference_service(_cfg(destination="kserve"), pushable[0], 1, 10)
     isvc["spec"]["predictor"]["canaryTrafficPercent"] = "ten"
     with pytest.raises(AssertionError):
         _validate_custom(isvc)
@@ -321,7 +321,9 @@ def _assert_calls_match_the_real_sdk(calls):
 
 
 def _vertex(sdk: FakeAiplatform, **push) -> VertexTarget:
-    cfg = _cfg(target="vertex", vertex={"serving_image": "europe-docker.pkg.dev/x/tf:2.16"}, **push)
+    cfg = _cfg(
+        destination="vertex", vertex={"serving_image": "europe-docker.pkg.dev/x/tf:2.16"}, **push
+    )
     return VertexTarget(cfg, sdk)
 
 
@@ -397,7 +399,7 @@ def test_a_failed_vertex_deploy_leaves_endpoint_and_champion_untouched(pushable)
 
 
 def test_the_default_vertex_serving_image_matches_the_training_tensorflow():
-    target = VertexTarget(_cfg(target="vertex"), credentials=None)
+    target = VertexTarget(_cfg(destination="vertex"), credentials=None)
     try:
         image = target.serving_image()
     except ConfigError as e:  # this SDK knows no TF 2.16 container: the field to set is named
@@ -410,7 +412,9 @@ def test_push_target_config_errors_name_the_field():
     from kubetfx.components.config_loader import validate_config
 
     with pytest.raises(ConfigError, match="push.registry"):
-        validate_config({"push": {"target": "vertex"}}, "test")  # a local registry
+        validate_config({"push": {"destination": "vertex"}}, "test")  # a local registry
+    with pytest.raises(ConfigError, match="push.target is now push.destination"):
+        validate_config({"push": {"target": "kserve"}}, "test")  # the old key
     with pytest.raises(ConfigError, match="push.canary_percent"):
         validate_config({"push": {"canary_percent": 0}}, "test")
     with pytest.raises(ConfigError, match="vertex.project"):
@@ -425,7 +429,13 @@ def config_file(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(
         yaml.safe_dump(
-            {"push": {"registry": "gs://b/models", "target": "kserve", "kserve": {"name": "churn"}}}
+            {
+                "push": {
+                    "registry": "gs://b/models",
+                    "destination": "kserve",
+                    "kserve": {"name": "churn"},
+                }
+            }
         )
     )
     return str(path)
@@ -450,6 +460,6 @@ def test_cli_promote_needs_a_serving_target(tmp_path, capsys):
     from kubetfx.cli import main
 
     assert main(["promote", "--dry-run"]) == 2
-    assert "--target" in capsys.readouterr().err
-    assert main(["rollback", "--target", "vertex", "--dry-run"]) == 2
+    assert "--destination" in capsys.readouterr().err
+    assert main(["rollback", "--destination", "vertex", "--dry-run"]) == 2
     assert "vertex.project" in capsys.readouterr().err

@@ -17,7 +17,7 @@ import hcl2
 import pytest
 
 from kubetfx.components.resources import GPU_RESOURCE, TPU_RESOURCE
-from kubetfx.pipelines import tfconfig
+from kubetfx.pipelines import terraform_outputs
 from tests.infra.files import (
     MIN_REASON_CHARS,
     ROOT,
@@ -182,9 +182,9 @@ def test_env_versions_are_pinned():
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_outputs_tfconfig_reads_exist(env):
+def test_outputs_terraform_outputs_reads_exist(env):
     outputs = {name for _, name, _ in blocks("output", TF / "envs" / env)}
-    assert set(tfconfig.REQUIRED) <= outputs
+    assert set(terraform_outputs.REQUIRED) <= outputs
     platform = {name for _, name, _ in blocks("output", TF / "modules" / "platform")}
     assert outputs <= platform
 

@@ -85,7 +85,7 @@ def test_main_authenticates_with_workload_identity_federation_not_keys():
     assert "secrets." not in WORKFLOWS["main"].read_text()
     run = _run_text(workflow)
     assert "make images" in run and "make compile" in run
-    assert re.search(r"kubetfx submit --target kubeflow .*--wait", run)
+    assert re.search(r"kubetfx submit --platform kubeflow .*--wait", run)
 
 
 @pytest.mark.parametrize("service_account", ["", "kubetfx-runs"])
@@ -123,7 +123,7 @@ def test_e2e_installs_kfp_from_this_repo_and_loads_the_images_into_kind():
     assert "kubectl apply -k infra/k8s/kfp\n" in run
     assert "kind load docker-image" in run
     assert "port-forward svc/ml-pipeline 8888:8888" in run
-    assert re.search(r"kubetfx submit --target kubeflow --config infra/ci/configs/kind.yaml", run)
+    assert re.search(r"kubetfx submit --platform kubeflow --config infra/ci/configs/kind.yaml", run)
 
 
 def test_the_kind_run_config_is_a_valid_kubetfx_config():

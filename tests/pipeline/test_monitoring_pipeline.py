@@ -89,7 +89,7 @@ def test_schedule_monitoring_every_15_minutes_dry_run(tmp_path, capsys):
         )
     )
     argv = [
-        "schedule", "--target", "kubeflow", "--host", "https://kfp.example.com",
+        "schedule", "--platform", "kubeflow", "--host", "https://kfp.example.com",
         "--pipeline", "monitoring", "--cron", "*/15 * * * *", "--pipeline-root", ROOT,
         "--config", str(config), "--dry-run",
     ]  # fmt: skip

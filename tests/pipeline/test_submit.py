@@ -65,7 +65,7 @@ def kfp_server():
 
 
 def kubeflow(command: str, url: str, *flags: str) -> int:
-    return main([command, "--target", "kubeflow", "--host", url, "--pipeline-root", ROOT, *flags])
+    return main([command, "--platform", "kubeflow", "--host", url, "--pipeline-root", ROOT, *flags])
 
 
 def test_submit_creates_the_pipeline_and_a_run_with_the_config(kfp_server, monkeypatch):
@@ -204,7 +204,7 @@ def test_dry_run_prints_the_request_and_sends_nothing(kfp_server, tmp_path, caps
     }
     assert request["pipeline"]["version"].endswith(request["spec_sha256"][:12])
     compiled = tmp_path / "spec.yaml"
-    argv = ["compile", "--target", "kubeflow", "--pipeline-root", ROOT, "--output", str(compiled)]
+    argv = ["compile", "--platform", "kubeflow", "--pipeline-root", ROOT, "--output", str(compiled)]
     assert main(argv) == 0
     assert request["spec_sha256"] == hashlib.sha256(compiled.read_bytes()).hexdigest()
     assert json.loads(request["run"]["parameters"]["config"])["pipeline_root"] == ROOT
@@ -214,18 +214,18 @@ def test_dry_run_prints_the_request_and_sends_nothing(kfp_server, tmp_path, caps
     ("argv", "named"),
     [
         (
-            ["submit", "--target", "kubeflow", "--pipeline-root", ROOT],
+            ["submit", "--platform", "kubeflow", "--pipeline-root", ROOT],
             "--host (config kubeflow.host)",
         ),
         (
-            ["submit", "--target", "vertex", "--region", "r", "--pipeline-root", ROOT],
+            ["submit", "--platform", "vertex", "--region", "r", "--pipeline-root", ROOT],
             "vertex.project",
         ),
-        (["submit", "--target", "vertex", "--project", "p", "--pipeline-root", ROOT], "--region"),
-        (["submit", "--target", "vertex", "--host", "h", "--pipeline-root", ROOT], "--host"),
-        (["schedule", "--target", "kubeflow", "--host", "h", "--cron", "0 3 * *"], "--cron"),
+        (["submit", "--platform", "vertex", "--project", "p", "--pipeline-root", ROOT], "--region"),
+        (["submit", "--platform", "vertex", "--host", "h", "--pipeline-root", ROOT], "--host"),
+        (["schedule", "--platform", "kubeflow", "--host", "h", "--cron", "0 3 * *"], "--cron"),
         (
-            ["submit", "--target", "kubeflow", "--host", "h", "--pipeline-root", "./r"],
+            ["submit", "--platform", "kubeflow", "--host", "h", "--pipeline-root", "./r"],
             "pipeline_root",
         ),
     ],
@@ -297,7 +297,7 @@ def vertex(command: str, *flags: str) -> int:
     return main(
         [
             command,
-            "--target",
+            "--platform",
             "vertex",
             "--project",
             "example-project",

@@ -48,7 +48,7 @@ def compile_yaml(tmp_path, target: str, **sections) -> tuple[dict, dict]:
     """(pipeline spec, kubernetes platform spec or {}) compiled through the CLI."""
     out = tmp_path / f"{target}.yaml"
     config = write_config(tmp_path, **sections)
-    assert main(["compile", "--target", target, "--config", config, "--output", str(out)]) == 0
+    assert main(["compile", "--platform", target, "--config", config, "--output", str(out)]) == 0
     docs = list(yaml.safe_load_all(out.read_text()))
     platform = docs[1]["platforms"]["kubernetes"] if len(docs) > 1 else {}
     return docs[0], platform
@@ -231,7 +231,7 @@ def test_bad_cluster_settings_are_config_errors_naming_the_field(
 ):
     config = write_config(tmp_path, **sections)
     out = tmp_path / "out.yaml"
-    assert main(["compile", "--target", target, "--config", config, "--output", str(out)]) == 2
+    assert main(["compile", "--platform", target, "--config", config, "--output", str(out)]) == 2
     error = capsys.readouterr().err
     assert named in error
     assert not out.exists()
@@ -239,7 +239,7 @@ def test_bad_cluster_settings_are_config_errors_naming_the_field(
 
 def test_unknown_accelerator_lists_the_known_ones(tmp_path, capsys):
     config = write_config(tmp_path, cluster={"steps": {"train": {"accelerator": "nvidia-k9000"}}})
-    assert main(["compile", "--target", "vertex", "--config", config, "--output", "x.yaml"]) == 2
+    assert main(["compile", "--platform", "vertex", "--config", config, "--output", "x.yaml"]) == 2
     error = capsys.readouterr().err
     assert "'nvidia-k9000'" in error
     assert "nvidia-tesla-t4" in error and "tpu-v5-lite-podslice" in error

@@ -25,7 +25,7 @@ def push(
     from kubetfx.components.push.registry import ModelRegistry
 
     cfg = PipelineConfig.from_json(config)
-    target = target_for(cfg)  # None: the registry only (push.target 'local')
+    target = target_for(cfg)  # None: the registry only (push.destination 'local')
     data = read_metadata(examples.path)
     metrics = json.loads(fileio.read_text(fileio.join(evaluation.path, METRICS_FILE)))
     result = core.run(
@@ -54,7 +54,7 @@ def push(
             "registry_path": result.path or "",
             "reason": result.reason,
             "champion": result.champion,
-            "target": cfg.push.target,
+            "destination": cfg.push.destination,
             "deployed": result.deployed,
         }
     )

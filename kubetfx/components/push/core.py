@@ -21,7 +21,7 @@ class PushResult:
     path: str | None
     reason: str
     champion: bool = False
-    deployed: str = ""  # where push.target serves it (empty for the registry only)
+    deployed: str = ""  # where push.destination serves it (empty for the registry only)
 
 
 def run(
@@ -35,7 +35,7 @@ def run(
 ) -> PushResult:
     """Push a doubly blessed model. Otherwise the registry and the champion are untouched.
 
-    `deploy(registry, version)` (push.target) runs after the version is in the registry and
+    `deploy(registry, version)` (push.destination) runs after the version is in the registry and
     before it becomes the champion: if it raises, the previous model keeps serving, the
     champion stays, and the version remains in the registry as a challenger.
     """

@@ -45,7 +45,9 @@ class VertexTarget:
             ("vertex.region", cfg.vertex.region),
         ):
             if not value:
-                raise ConfigError(f"{key}: required for push.target 'vertex'; set it in the config")
+                raise ConfigError(
+                    f"{key}: required for push.destination 'vertex'; set it in the config"
+                )
         self.cfg, self.sdk = cfg, sdk or aiplatform()
         self.where = {
             "project": cfg.vertex.project,

@@ -1,4 +1,4 @@
-# Read by `make tf-outputs` (pipelines/tfconfig.py); see the platform module for meanings.
+# Read by `make tf-outputs` (kubetfx/pipelines/terraform_outputs.py); see the platform module for meanings.
 output "project_id" {
   description = "vertex.project"
   value       = module.platform.project_id

@@ -1,4 +1,4 @@
-# What kubetfx reads (pipelines/tfconfig.py maps these onto config keys); the env roots
+# What kubetfx reads (kubetfx/pipelines/terraform_outputs.py maps these onto config keys); the env roots
 # re-export them one to one.
 output "project_id" {
   description = "vertex.project"

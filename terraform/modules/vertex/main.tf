@@ -1,5 +1,5 @@
 # Vertex AI resources that outlive pipeline runs: the metadata store Vertex AI Pipelines
-# records lineage in, the endpoint `--target vertex` pushes blessed models to (kubetfx's
+# records lineage in, the endpoint `push.destination: vertex` pushes blessed models to (kubetfx's
 # vertex.endpoint is its display name), and an optional TensorBoard for training curves.
 
 # Vertex AI Pipelines writes to the store named "default". A project that already ran a

@@ -1,4 +1,4 @@
-"""kubetfx.pipelines.tfconfig: `terraform output -json` -> a kubetfx config that loads."""
+"""kubetfx.pipelines.terraform_outputs: `terraform output -json` -> a kubetfx config that loads."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import yaml
 
 from kubetfx.components.config_loader import load_config
 from kubetfx.errors import ConfigError
-from kubetfx.pipelines import tfconfig
+from kubetfx.pipelines import terraform_outputs
 
 # The shape `terraform output -json` prints for terraform/envs/*.
 OUTPUTS = {
@@ -41,7 +41,7 @@ def _json(outputs=OUTPUTS) -> str:
 def _run(monkeypatch, tmp_path, stdin: str, *args: str) -> tuple[int, str]:
     out = tmp_path / "kubetfx.dev.yaml"
     monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    return tfconfig.main(["--out", str(out), "--tag", "abc123", *args]), str(out)
+    return terraform_outputs.main(["--out", str(out), "--tag", "abc123", *args]), str(out)
 
 
 def test_writes_a_config_that_load_config_accepts(monkeypatch, tmp_path):
@@ -81,7 +81,7 @@ def test_base_config_keeps_its_keys(monkeypatch, tmp_path):
 def test_a_missing_output_names_it_and_the_fix(missing):
     outputs = {k: v for k, v in OUTPUTS.items() if k != missing}
     with pytest.raises(ConfigError, match=rf"terraform output {missing} missing.*terraform apply"):
-        tfconfig.config_from_outputs(_json(outputs), "t")
+        terraform_outputs.config_from_outputs(_json(outputs), "t")
 
 
 def test_bad_input_exits_2_with_the_reason(monkeypatch, tmp_path, capsys):

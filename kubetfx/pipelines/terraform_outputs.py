@@ -1,7 +1,7 @@
 """Turn `terraform output -json` into a kubetfx config file (`make tf-outputs ENV=dev`).
 
     terraform -chdir=terraform/envs/dev output -json \
-        | python -m kubetfx.pipelines.tfconfig --out FILE
+        | python -m kubetfx.pipelines.terraform_outputs --out FILE
 
 Reads the outputs of a terraform/envs/* root on stdin and writes the config keys they
 determine (pipeline root, model registry, images, Kubeflow host, Vertex AI project, region,
@@ -47,7 +47,7 @@ def _outputs(text: str) -> dict[str, Any]:
         raise ConfigError(
             f"stdin is not `terraform output -json` ({e}); run "
             "`terraform -chdir=terraform/envs/ENV output -json "
-            "| python -m kubetfx.pipelines.tfconfig ...`"
+            "| python -m kubetfx.pipelines.terraform_outputs ...`"
         ) from e
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(
@@ -95,7 +95,7 @@ def _default_tag() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m kubetfx.pipelines.tfconfig", description=__doc__
+        prog="python -m kubetfx.pipelines.terraform_outputs", description=__doc__
     )
     parser.add_argument("--out", required=True, help="config file to write")
     parser.add_argument("--base", help="a config file to start from (data, train, ... keys)")
