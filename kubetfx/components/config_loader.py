@@ -69,7 +69,7 @@ def load_config(path: str | None = None, overrides: dict[str, Any] | None = None
 
 
 def localize(cfg: PipelineConfig) -> PipelineConfig:
-    """Make relative local paths absolute, for a local run.
+    """Make relative local paths absolute, for a local run (every section's, in one place).
 
     Components run in other processes with another working directory, so a relative path
     must be resolved once, here, against the directory the user ran kubetfx from.
@@ -108,6 +108,17 @@ def localize(cfg: PipelineConfig) -> PipelineConfig:
                 update={
                     "previous_statistics": _absolute(cfg.validate_.previous_statistics),
                     "serving_statistics": _absolute(cfg.validate_.serving_statistics),
+                }
+            ),
+            "batch_predict": cfg.batch_predict.model_copy(
+                update={
+                    key: _absolute(getattr(cfg.batch_predict, key)) for key in ("input", "output")
+                }
+            ),
+            "monitor": cfg.monitor.model_copy(
+                update={
+                    key: _absolute(getattr(cfg.monitor, key))
+                    for key in ("output_dir", "labels", "training_statistics")
                 }
             ),
         }

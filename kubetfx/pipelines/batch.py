@@ -7,7 +7,6 @@ The step runs Beam with `cluster.steps.batch_predict.beam_args` or `beam.pipelin
 """
 # No `from __future__ import annotations` here: kfp reads the pipeline signature types.
 
-import os
 import re
 
 from kfp import dsl
@@ -42,19 +41,6 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
         op["batch_predict"](config=config)
 
     return batch
-
-
-def localize(cfg: PipelineConfig) -> PipelineConfig:
-    """kubetfx.components.config_loader.localize, plus the batch input and output paths."""
-    from kubetfx.components.config_loader import localize as localize_paths
-
-    cfg = localize_paths(cfg)
-    paths = {
-        key: os.path.abspath(value)
-        for key in ("input", "output")
-        if (value := getattr(cfg.batch_predict, key)) is not None and not fileio.is_remote(value)
-    }
-    return cfg.model_copy(update={"batch_predict": cfg.batch_predict.model_copy(update=paths)})
 
 
 def check(cfg: PipelineConfig) -> None:

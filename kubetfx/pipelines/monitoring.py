@@ -77,14 +77,3 @@ def _check_remote(cfg: PipelineConfig) -> None:
                 f"{field}: a cluster step needs a bucket (gs://...), got {path!r}; the "
                 "monitoring state and the request logs must outlive the pod"
             )
-
-
-def localize(cfg: PipelineConfig) -> PipelineConfig:
-    """kubetfx.components.config_loader.localize plus the monitor section's paths."""
-    from kubetfx.components.config_loader import _absolute
-    from kubetfx.components.config_loader import localize as localize_all
-
-    cfg = localize_all(cfg)
-    mon = cfg.monitor
-    paths = {k: _absolute(getattr(mon, k)) for k in ("output_dir", "labels", "training_statistics")}
-    return cfg.model_copy(update={"monitor": mon.model_copy(update=paths)})

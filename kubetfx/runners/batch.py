@@ -6,7 +6,8 @@ import os
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
-from kubetfx.pipelines.batch import TASK, build, check, localize, pipeline_name
+from kubetfx.components.config_loader import localize
+from kubetfx.pipelines.batch import TASK, build, check, pipeline_name
 
 
 def cmd_batch_predict(cfg: PipelineConfig, verbose: bool = False) -> int:

@@ -8,12 +8,12 @@ import os
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
+from kubetfx.components.config_loader import localize
 from kubetfx.errors import KubetfxError
 from kubetfx.pipelines.monitoring import (
     TRIGGER_FILE,
     build,
     for_monitoring,
-    localize,
     training_config,
 )
 
