@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 
 from bench.common import percentile, save, spread
 from kubetfx.components.ingest.core import builtin_penguins_path
-from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry
 from kubetfx.serving.models import load_servable
 from kubetfx.serving.process import Client, ServerProcess, serving_python
 from kubetfx.serving.requests import parse_tf_serving

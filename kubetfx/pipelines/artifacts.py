@@ -226,7 +226,7 @@ class Run:
     def registry_entry(self) -> dict | None:
         """The registry's metadata of the pushed version (run, data, metrics, reasons); None
         when this run pushed nothing (`pushed().reason` says why)."""
-        from kubetfx.components.push.registry import ModelRegistry
+        from kubetfx.components.registry import ModelRegistry
 
         pushed = self.pushed()
         if not pushed.pushed:

@@ -47,7 +47,7 @@ def check(cfg: PipelineConfig) -> None:
     """Fail fast (exit 2) on what the step would refuse: no input, a local input that matches
     nothing or of an unknown format, no such model version."""
     from kubetfx.components.batch_predict import core, formats
-    from kubetfx.components.push.registry import ModelRegistry
+    from kubetfx.components.registry import ModelRegistry
 
     batch = cfg.batch_predict
     if batch.input is None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from kubetfx.components import fileio
 from kubetfx.components.config import ServingConfig
-from kubetfx.components.push.registry import SAVED_MODEL, ModelRegistry
+from kubetfx.components.registry import SAVED_MODEL, ModelRegistry
 from kubetfx.errors import LoadError, RequestError
 from kubetfx.serving import contract
 from kubetfx.serving.contract import Contract, Feature

@@ -14,7 +14,7 @@ import pytest
 
 from kubetfx.components.batch_predict import core
 from kubetfx.components.config import BatchPredictConfig
-from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry
 from kubetfx.errors import ConfigError, DataError
 from kubetfx.serving.process import Client, ServerProcess, serving_python
 from tests.conftest import FAST_BEAM, write_csv

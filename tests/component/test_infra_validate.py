@@ -8,7 +8,7 @@ from kubetfx.components.config import InfraValidateConfig
 from kubetfx.components.evaluate.blessing import RESULT_FILE, Blessing
 from kubetfx.components.infra_validate import core
 from kubetfx.components.push import core as push
-from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry
 
 
 def test_the_candidate_is_served_and_answers_like_the_model(penguins, tmp_path):

@@ -22,7 +22,7 @@ from kubetfx.components.evaluate import core as evaluate
 from kubetfx.components.infra_validate import core as infra_validate
 from kubetfx.components.ingest import core as ingest
 from kubetfx.components.push import core as push
-from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry
 from kubetfx.components.schema import core as schema
 from kubetfx.components.train import core as train
 from kubetfx.components.train.export import SERVING_DEFAULT, SERVING_TF_EXAMPLE

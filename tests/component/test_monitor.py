@@ -15,8 +15,8 @@ from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig, SchemaConfig
 from kubetfx.components.monitor import compare, core
 from kubetfx.components.monitor import window as windows
-from kubetfx.components.push.registry import ModelRegistry
 from kubetfx.components.reference import ReferenceStore
+from kubetfx.components.registry import ModelRegistry
 from kubetfx.errors import DataError
 from tests import serving_traffic as simulate
 

@@ -22,8 +22,8 @@ from kubetfx.components.infra_validate.core import InfraResult, write_blessing
 from kubetfx.components.k8s import PERMISSIONS
 from kubetfx.components.push import core, kserve
 from kubetfx.components.push.deploy import target_for
-from kubetfx.components.push.registry import ModelRegistry
 from kubetfx.components.push.vertex import VertexTarget, canary_split
+from kubetfx.components.registry import ModelRegistry
 from kubetfx.errors import ConfigError, DeployFailed
 from tests.component.fake_kube import FakeKube
 from tests.infra.files import K8S

@@ -16,7 +16,7 @@ from kfp import compiler
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry
 from kubetfx.errors import ConfigError
 from kubetfx.pipelines import batch
 from tests.conftest import write_csv

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry
 from tests.conftest import FAST_BEAM, write_csv
 
 pytestmark = pytest.mark.pipeline

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry
 from tests.conftest import FAST_BEAM
 from tests.pipeline.test_local_run import STEPS, kubetfx
 

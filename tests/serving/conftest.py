@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry
 from kubetfx.serving.process import Client, ServerProcess, serving_python
 
 MODEL = "penguins"

@@ -7,7 +7,7 @@ import threading
 import time
 
 from kubetfx.components.infra_validate.core import json_columns
-from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry
 from kubetfx.serving import contract
 from kubetfx.serving.process import Client
 from tests.serving.conftest import MODEL, make_registry, read_logs, running_server

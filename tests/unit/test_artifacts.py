@@ -20,8 +20,8 @@ from kubetfx.components.config import SchemaConfig, ValidateConfig
 from kubetfx.components.evaluate.blessing import Blessing
 from kubetfx.components.infra_validate.core import InfraResult, write_blessing
 from kubetfx.components.push.core import PushResult
-from kubetfx.components.push.registry import ModelRegistry
 from kubetfx.components.reference import ReferenceStore
+from kubetfx.components.registry import ModelRegistry
 from kubetfx.components.schema import core as schema_core
 from kubetfx.components.statistics import core as stats_core
 from kubetfx.components.transform.task import Task

@@ -11,7 +11,7 @@ from tensorflow_model_analysis.proto import validation_result_pb2
 from kubetfx.components.config import EvaluateConfig, MetricThreshold, PipelineConfig, TrainConfig
 from kubetfx.components.evaluate import blessing
 from kubetfx.components.evaluate.core import eval_config
-from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry
 from kubetfx.components.transform.task import Task, resolve
 from kubetfx.errors import ConfigError, DataError
 

@@ -10,7 +10,7 @@ def batch_predict(config: str, predictions: Output[Dataset]) -> None:
     from kubetfx.components import fileio
     from kubetfx.components.batch_predict import core
     from kubetfx.components.config import PipelineConfig
-    from kubetfx.components.push.registry import ModelRegistry
+    from kubetfx.components.registry import ModelRegistry
     from kubetfx.errors import ConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

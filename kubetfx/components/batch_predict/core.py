@@ -23,7 +23,7 @@ import time
 from kubetfx.components import fileio
 from kubetfx.components.batch_predict import formats
 from kubetfx.components.config import BatchPredictConfig
-from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry
 from kubetfx.errors import ConfigError, DataError
 
 log = logging.getLogger("kubetfx.batch_predict")

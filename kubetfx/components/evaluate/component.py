@@ -18,7 +18,7 @@ def evaluate(
     from kubetfx.components import fileio
     from kubetfx.components.config import PipelineConfig
     from kubetfx.components.evaluate import core, results
-    from kubetfx.components.push.registry import ModelRegistry
+    from kubetfx.components.registry import ModelRegistry
     from kubetfx.components.schema.core import SCHEMA_FILE
     from kubetfx.components.transform.core import read_task
 

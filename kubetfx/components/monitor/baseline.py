@@ -17,8 +17,8 @@ import json
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.push.registry import ModelRegistry
 from kubetfx.components.reference import HISTORY_FILE, ReferenceStore
+from kubetfx.components.registry import ModelRegistry
 
 METRICS_FILE = "metrics.json"  # kubetfx/components/evaluate/core.py
 

@@ -22,7 +22,7 @@ def push(
     from kubetfx.components.ingest.core import read_metadata
     from kubetfx.components.push import core
     from kubetfx.components.push.deploy import target_for
-    from kubetfx.components.push.registry import ModelRegistry
+    from kubetfx.components.registry import ModelRegistry
 
     cfg = PipelineConfig.from_json(config)
     target = target_for(cfg)  # None: the registry only (push.destination 'local')

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from kubetfx.components.evaluate.core import read_blessing
 from kubetfx.components.infra_validate.core import read_infra_blessing
-from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
 from kubetfx.components.k8s import Kube
-from kubetfx.components.push.registry import SAVED_MODEL, ModelRegistry
+from kubetfx.components.registry import SAVED_MODEL, ModelRegistry
 from kubetfx.errors import DeployFailed, KubeError, NotFound
 
 VERSION_ANNOTATION = "kubetfx.dev/model-version"

@@ -12,7 +12,7 @@ gives the previous one all traffic and undeploys the newest.
 from __future__ import annotations
 
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.push.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry
 from kubetfx.components.train.vertex import aiplatform, api_errors
 from kubetfx.errors import ConfigError, DeployFailed
 
