@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from kubetfx.components.config import DirectionalCheck, EvaluateConfig, InvarianceCheck
-from kubetfx.components.train.export import SERVING_DEFAULT
+from kubetfx.components.contracts import SERVING_DEFAULT
 from kubetfx.errors import ConfigError
 
 

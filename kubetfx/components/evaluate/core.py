@@ -14,10 +14,9 @@ import sys
 
 from kubetfx.components import fileio
 from kubetfx.components.config import EvaluateConfig, MetricThreshold
+from kubetfx.components.contracts import SERVING_TF_EXAMPLE, examples_pattern, load_schema
 from kubetfx.components.evaluate import behavior
 from kubetfx.components.evaluate import blessing as blessing_rules
-from kubetfx.components.statistics.core import examples_pattern
-from kubetfx.components.train.export import SERVING_TF_EXAMPLE
 from kubetfx.components.transform.task import Task
 from kubetfx.errors import ConfigError, DataError
 
@@ -184,9 +183,8 @@ def run(
     from tfx_bsl.public import tfxio
 
     from kubetfx.components.evaluate import results
-    from kubetfx.components.schema import core as schema_core
 
-    schema = schema_core.load(schema_path)
+    schema = load_schema(schema_path)
     slices = cfg.slices if cfg.slices is not None else default_slices(schema, task.label)
     gate = None
     if not cfg.thresholds:  # the default gate, turned into TFMA thresholds like any other

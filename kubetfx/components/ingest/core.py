@@ -6,9 +6,7 @@ hashed to a split and written, so memory stays flat however large the input is.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 
@@ -17,27 +15,15 @@ import pyarrow as pa
 
 from kubetfx.components import fileio
 from kubetfx.components.config import BUILTIN_PENGUINS, DataConfig, IngestConfig
+from kubetfx.components.contracts import INGEST_FILE as METADATA_FILE
+from kubetfx.components.contracts import IngestResult
+from kubetfx.components.contracts import read_ingest as read_metadata
 from kubetfx.components.ingest.inputs import ColumnCheck, read_batches
 from kubetfx.errors import ConfigError, DataError
 
 __all__ = ["IngestResult", "inspect", "read_batches", "read_metadata", "resolve_input", "run"]
 
 SPAN_TOKEN = "{SPAN}"
-METADATA_FILE = "ingest.json"
-
-
-@dataclasses.dataclass(frozen=True)
-class IngestResult:
-    rows: dict[str, int]
-    span: int | None
-    files: list[str]
-    fingerprint: str
-    columns: dict[str, str]
-    label_values: list | None = None  # distinct label values (sorted), None when too many
-    empty_columns: list[str] = dataclasses.field(default_factory=list)  # no value in any row
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2)
 
 
 def builtin_penguins_path() -> str:
@@ -272,7 +258,3 @@ def _separator_hint(columns: dict[str, str]) -> str:
     if found is None:
         return ""
     return f". The header looks separated by {found!r}: save the file with commas"
-
-
-def read_metadata(examples_uri: str) -> IngestResult:
-    return IngestResult(**json.loads(fileio.read_text(fileio.join(examples_uri, METADATA_FILE))))

@@ -62,10 +62,10 @@ def _schema(base: baselines.Baseline, frames: list[pd.DataFrame]):
     """The champion's reference schema; without one, a schema inferred from the windows."""
     import tensorflow_data_validation as tfdv
 
-    from kubetfx.components.schema import core as schema_core
+    from kubetfx.components.contracts import load_schema
 
     if base.schema_path:
-        return schema_core.load(base.schema_path, "reference schema")
+        return load_schema(base.schema_path, "reference schema")
     frame = pd.concat(frames, ignore_index=True)
     kinds = {
         c: ("float" if pd.api.types.is_numeric_dtype(frame[c]) else "string")
@@ -101,7 +101,7 @@ def _quality(cfg: PipelineConfig, frame: pd.DataFrame, schema, base) -> tuple[di
 def run(cfg: PipelineConfig, window: windows.Window) -> tuple[MonitorResult, str, str]:
     """Compare the window with the previous one and the champion's training data; write the
     result and reports under monitor.output_dir. Returns (result, markdown, html)."""
-    from kubetfx.components.statistics import core as statistics
+    from kubetfx.components.contracts import load_statistics
 
     mon = cfg.monitor
     base = baselines.resolve(cfg)
@@ -118,7 +118,7 @@ def run(cfg: PipelineConfig, window: windows.Window) -> tuple[MonitorResult, str
         if len(before) < mon.min_window_rows:
             notes.append(f"{len(before)} rows in the previous window: drift not measured")
         schema = _schema(base, [frame, before])
-        training = statistics.load(base.training_statistics) if base.training_statistics else None
+        training = load_statistics(base.training_statistics) if base.training_statistics else None
         found, anomaly_list, stats = compare.compare(
             frame,
             before if len(before) >= mon.min_window_rows else None,

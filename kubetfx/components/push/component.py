@@ -17,9 +17,9 @@ def push(
 
     from kubetfx.components import fileio
     from kubetfx.components.config import PipelineConfig
+    from kubetfx.components.contracts import read_ingest as read_metadata
     from kubetfx.components.evaluate.core import METRICS_FILE
     from kubetfx.components.evaluate.results import headline
-    from kubetfx.components.ingest.core import read_metadata
     from kubetfx.components.push import core
     from kubetfx.components.push.deploy import target_for
     from kubetfx.components.registry import ModelRegistry

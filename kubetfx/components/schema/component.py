@@ -5,9 +5,9 @@ from kfp.dsl import Artifact, Input, Output
 
 def schema(config: str, statistics: Input[Artifact], schema: Output[Artifact]) -> None:
     from kubetfx.components.config import PipelineConfig
+    from kubetfx.components.contracts import stats_path
     from kubetfx.components.reference import ReferenceStore
     from kubetfx.components.schema import core
-    from kubetfx.components.statistics.core import stats_path
 
     cfg = PipelineConfig.from_json(config)
     result = core.run(

@@ -11,11 +11,16 @@ import math
 
 from kubetfx.components import fileio
 from kubetfx.components.config import SchemaConfig
+from kubetfx.components.contracts import (
+    SCHEMA_FILE,
+    SERVING,
+    TRAINING,
+    empty_features,
+)
+from kubetfx.components.contracts import load_schema as load
+from kubetfx.components.contracts import write_schema as write
 from kubetfx.components.reference import ReferenceStore
-from kubetfx.errors import ConfigError, DataError
-
-SCHEMA_FILE = "schema.pbtxt"
-TRAINING, SERVING = "TRAINING", "SERVING"
+from kubetfx.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,13 +83,6 @@ def infer(train_stats, label: str, cfg: SchemaConfig, all_stats=()):
     return schema
 
 
-def empty_features(schema) -> list[str]:
-    """Features the schema leaves out because no row had a value (DEPRECATED)."""
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    return sorted(f.name for f in schema.feature if f.lifecycle_stage == schema_pb2.DEPRECATED)
-
-
 def _common(feature_stats):
     if feature_stats.HasField("num_stats"):
         return feature_stats.num_stats.common_stats
@@ -144,24 +142,6 @@ def _set_range(feature, low: float, high: float, margin: float) -> None:
         feature.int_domain.min, feature.int_domain.max = math.floor(wide_low), math.ceil(wide_high)
     else:
         feature.float_domain.min, feature.float_domain.max = wide_low, wide_high
-
-
-def load(path: str, field: str = "schema"):
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    try:
-        return text_format.Parse(fileio.read_text(path), schema_pb2.Schema())
-    except FileNotFoundError as e:
-        raise ConfigError(f"{field}: schema file {path!r} does not exist") from e
-    except text_format.ParseError as e:
-        raise ConfigError(f"{field}: {path!r} is not a valid schema.pbtxt: {e}") from e
-
-
-def write(schema, path: str) -> None:
-    from google.protobuf import text_format
-
-    fileio.write_text(path, text_format.MessageToString(schema))
 
 
 def run(

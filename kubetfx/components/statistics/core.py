@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from kubetfx.components import fileio
+from kubetfx.components.contracts import STATS_FILE, examples_pattern, split_dir, stats_path
+from kubetfx.components.contracts import load_statistics as load
 from kubetfx.components.statistics import html
 
-STATS_FILE = "FeatureStats.pb"
-
-
-def split_dir(uri: str, split: str) -> str:
-    return fileio.join(uri, f"Split-{split}")
-
-
-def stats_path(uri: str, split: str) -> str:
-    return fileio.join(split_dir(uri, split), STATS_FILE)
-
-
-def examples_pattern(examples_uri: str, split: str) -> str:
-    return fileio.join(split_dir(examples_uri, split), "*.gz")
+__all__ = [
+    "STATS_FILE",
+    "examples_pattern",
+    "load",
+    "render_html",
+    "run",
+    "split_dir",
+    "stats_path",
+]
 
 
 def run(
@@ -47,13 +45,6 @@ def run(
                 | f"Write[{split}]" >> tfdv.WriteStatisticsToBinaryFile(outputs[split])
             )
     return outputs
-
-
-def load(path: str):
-    """A DatasetFeatureStatisticsList from a FeatureStats.pb file."""
-    import tensorflow_data_validation as tfdv
-
-    return tfdv.load_stats_binary(path)
 
 
 def render_html(stats_by_split: dict[str, str], title: str) -> str:

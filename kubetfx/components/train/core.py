@@ -246,7 +246,7 @@ def run_from_artifacts(
 ) -> TrainResult:
     """The trainer entry point shared by the KFP component and `python -m kubetfx.components.train`
     (what each worker process runs in multi-worker training)."""
-    from kubetfx.components.schema.core import SCHEMA_FILE
+    from kubetfx.components.contracts import SCHEMA_FILE
     from kubetfx.components.transform.core import TRANSFORMED_PREFIX, read_rows, read_task
 
     patterns = {

@@ -12,8 +12,7 @@ regression -> predictions [batch].
 
 from __future__ import annotations
 
-SERVING_DEFAULT = "serving_default"
-SERVING_TF_EXAMPLE = "serving_tf_example"
+from kubetfx.components.contracts import SERVING_DEFAULT, SERVING_TF_EXAMPLE
 
 
 def _to_sparse(values, dtype):

@@ -12,7 +12,7 @@ def transform(
 ) -> None:
     from kubetfx.components import fileio
     from kubetfx.components.config import PipelineConfig
-    from kubetfx.components.schema.core import SCHEMA_FILE
+    from kubetfx.components.contracts import SCHEMA_FILE
     from kubetfx.components.transform import core
 
     cfg = PipelineConfig.from_json(config)

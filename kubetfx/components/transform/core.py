@@ -17,7 +17,7 @@ import tempfile
 
 from kubetfx.components import fileio
 from kubetfx.components.config import TransformConfig
-from kubetfx.components.statistics.core import examples_pattern, split_dir
+from kubetfx.components.contracts import examples_pattern, load_schema, read_ingest, split_dir
 from kubetfx.components.transform.task import Task, densify
 from kubetfx.errors import ConfigError
 
@@ -127,9 +127,7 @@ def run(
     from tfx_bsl.coders import example_coder
     from tfx_bsl.public import tfxio
 
-    from kubetfx.components.schema import core as schema_core
-
-    schema = schema_core.load(schema_path)
+    schema = load_schema(schema_path)
     if cfg.module_file:
         preprocessing_fn = with_label(
             load_module_fn(cfg.module_file, "preprocessing_fn", "transform.module_file"), task
@@ -183,9 +181,8 @@ def run(
         dataset_metadata.DatasetMetadata(schema), fileio.join(graph_uri, "metadata")
     )
     fileio.write_text(fileio.join(graph_uri, TASK_FILE), json.dumps(task.to_dict(), indent=2))
-    from kubetfx.components.ingest.core import read_metadata
 
-    rows = {split: read_metadata(examples_uri).rows[split] for split in splits}
+    rows = {split: read_ingest(examples_uri).rows[split] for split in splits}
     fileio.write_text(fileio.join(transformed_uri, ROWS_FILE), json.dumps(rows))
     return {
         split: fileio.join(path, f"{TRANSFORMED_PREFIX}*.gz") for split, path in outputs.items()
@@ -194,10 +191,9 @@ def run(
 
 def resolve_task(examples_uri: str, label: str, requested: str, cfg: TransformConfig) -> Task:
     """The task for this data, from what ingest saw of the label."""
-    from kubetfx.components.ingest.core import read_metadata
     from kubetfx.components.transform.task import resolve
 
-    seen = read_metadata(examples_uri)
+    seen = read_ingest(examples_uri)
     return resolve(requested, label, seen.columns[label], seen.label_values, cfg.max_classes)
 
 

@@ -13,8 +13,8 @@ def validate(
     report: Output[Markdown],
 ) -> None:
     from kubetfx.components.config import PipelineConfig
+    from kubetfx.components.contracts import SCHEMA_FILE
     from kubetfx.components.reference import ReferenceStore
-    from kubetfx.components.schema.core import SCHEMA_FILE
     from kubetfx.components.validate import core
 
     cfg = PipelineConfig.from_json(config)

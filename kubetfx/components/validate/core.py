@@ -11,10 +11,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from kubetfx.components import fileio
+from kubetfx.components import contracts, fileio
 from kubetfx.components.config import ValidateConfig
 from kubetfx.components.reference import ReferenceStore
-from kubetfx.components.statistics import core as statistics
 from kubetfx.components.validate import report
 from kubetfx.errors import ValidationFailed
 
@@ -156,7 +155,7 @@ def count_out_of_range(examples_uri: str, split: str, schema, features: list[str
     counts = dict.fromkeys(spec, 0)
     if not spec:
         return {}
-    files = fileio.glob(statistics.examples_pattern(examples_uri, split))
+    files = fileio.glob(contracts.examples_pattern(examples_uri, split))
     records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(8192)
     for batch in records.map(lambda b: tf.io.parse_example(b, spec)):
         for name, values in batch.items():
@@ -215,9 +214,7 @@ def run(
     """
     import tensorflow_data_validation as tfdv
 
-    from kubetfx.components.schema import core as schema_core
-
-    schema = schema_core.load(schema_path)
+    schema = contracts.load_schema(schema_path)
     set_comparators(schema, cfg, label)
     previous = cfg.previous_statistics or (
         reference.statistics_path if reference.has_statistics() else None
@@ -225,16 +222,18 @@ def run(
     baselines = {"previous": previous, "serving": cfg.serving_statistics}
     anomalies, distances, rows = [], [], {}
     for split in splits:
-        stats = statistics.load(statistics.stats_path(stats_uri, split))
+        stats = contracts.load_statistics(contracts.stats_path(stats_uri, split))
         rows[split] = int(stats.datasets[0].num_examples)
         compare = split == "train"  # drift and skew are about the training data
         result = tfdv.validate_statistics(
             stats,
             schema,
             environment="TRAINING",
-            previous_statistics=statistics.load(previous) if compare and previous else None,
+            previous_statistics=contracts.load_statistics(previous)
+            if compare and previous
+            else None,
             serving_statistics=(
-                statistics.load(cfg.serving_statistics)
+                contracts.load_statistics(cfg.serving_statistics)
                 if compare and cfg.serving_statistics
                 else None
             ),
@@ -252,7 +251,7 @@ def run(
     warnings = [
         f"feature {name!r} has no value in any row of the first run: left out of the model "
         f"(DEPRECATED in the schema; set lifecycle_stage in {reference.schema_path} to use it)"
-        for name in schema_core.empty_features(schema)
+        for name in contracts.empty_features(schema)
     ]
     outcome = ValidationResult(
         anomalies, distances, baselines, rows, cfg.fail_on_anomalies, warnings
@@ -263,5 +262,5 @@ def run(
         raise ValidationFailed(outcome.failure_message())
     if not reference.has_schema():
         reference.set_schema(schema_path, run_name)
-    reference.set_statistics(statistics.stats_path(stats_uri, "train"), run_name)
+    reference.set_statistics(contracts.stats_path(stats_uri, "train"), run_name)
     return outcome
