@@ -7,6 +7,7 @@ internals (tests/unit/test_layers.py checks it). The layouts are TFX's (DESIGN Â
                        {uri}/ingest.json          rows per split, span, files, columns, label values
     ExampleStatistics  {uri}/Split-{split}/FeatureStats.pb
     Schema             {uri}/schema.pbtxt         with TRAINING and SERVING environments
+    TransformGraph     tf.Transform's output dir + task.json (what the model predicts)
     Model              a SavedModel with the signatures serving_default (raw features as named
                        tensors) and serving_tf_example (serialized tf.Example)
 """
@@ -25,6 +26,13 @@ INGEST_FILE = "ingest.json"
 TRAINING, SERVING = "TRAINING", "SERVING"  # schema environments
 SERVING_DEFAULT = "serving_default"
 SERVING_TF_EXAMPLE = "serving_tf_example"
+TASK_FILE = "task.json"  # beside the transform graph
+ROWS_FILE = "rows.json"  # beside the transformed examples
+TRANSFORMED_PREFIX = "transformed_examples"
+BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"  # marker files, as TFX's
+BLESSING_FILE = "blessing.json"
+INFRA_BLESSED, INFRA_NOT_BLESSED = "INFRA_BLESSED", "INFRA_NOT_BLESSED"
+INFRA_FILE = "infra_validation.json"
 
 
 # Examples and statistics: one directory per split.
@@ -100,3 +108,112 @@ def empty_features(schema) -> list[str]:
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     return sorted(f.name for f in schema.feature if f.lifecycle_stage == schema_pb2.DEPRECATED)
+
+
+# What the model predicts (task.json beside the transform graph) and the transformed rows.
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """Classification (with its classes, in index order) or regression, of one label."""
+
+    kind: str  # "classification" | "regression"
+    label: str
+    classes: tuple[str, ...] = ()  # class names in index order (sorted), as strings
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind == "classification"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "label": self.label, "classes": list(self.classes)}
+
+    @classmethod
+    def from_dict(cls, body: dict) -> Task:
+        return cls(body["kind"], body["label"], tuple(body["classes"]))
+
+    def encode_label(self, raw):
+        """The label as the model sees it: a class index (int64) or a float32 target."""
+        import tensorflow as tf
+
+        if not self.is_classification:
+            return densify(tf.cast(raw, tf.float32), float("nan"))
+        # Integer classes are looked up by their text; the missing stay missing ("").
+        text = raw if raw.dtype == tf.string else tf.sparse.map_values(tf.strings.as_string, raw)
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(self.classes)), tf.range(self.num_classes, dtype=tf.int64)
+            ),
+            default_value=-1,
+        )
+        return table.lookup(densify(text, ""))
+
+
+def read_task(graph_uri: str) -> Task:
+    return Task.from_dict(json.loads(fileio.read_text(fileio.join(graph_uri, TASK_FILE))))
+
+
+def read_rows(transformed_uri: str) -> dict[str, int]:
+    return json.loads(fileio.read_text(fileio.join(transformed_uri, ROWS_FILE)))
+
+
+def densify(sparse, default):
+    """A [batch] tensor from a [batch, <=1] SparseTensor, `default` where the value is missing."""
+    import tensorflow as tf
+
+    sparse = tf.sparse.SparseTensor(sparse.indices, sparse.values, [sparse.dense_shape[0], 1])
+    return tf.squeeze(tf.sparse.to_dense(sparse, default_value=default), axis=1)
+
+
+# The two blessings push needs (fail closed: anything missing is not blessed).
+
+
+@dataclasses.dataclass(frozen=True)
+class Blessing:
+    blessed: bool
+    reasons: list[str]
+    baseline: str | None = None  # the champion compared against, if any
+    gate: str = "thresholds"  # "thresholds" (evaluate.thresholds) | "default" (NaiveGate)
+
+    @property
+    def marker(self) -> str:
+        return BLESSED if self.blessed else NOT_BLESSED
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self) | {"marker": self.marker}, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Blessing:
+        body = json.loads(text)
+        return cls(
+            body["blessed"], body["reasons"], body.get("baseline"), body.get("gate", "thresholds")
+        )
+
+
+def read_blessing(blessing_uri: str) -> Blessing:
+    """The blessing a previous evaluate wrote; not blessed when anything is missing."""
+    path = fileio.join(blessing_uri, BLESSING_FILE)
+    if not fileio.exists(path):
+        return Blessing(False, [f"no blessing found at {blessing_uri}: fail closed"])
+    return Blessing.from_json(fileio.read_text(path))
+
+
+@dataclasses.dataclass(frozen=True)
+class InfraResult:
+    blessed: bool
+    reasons: list[str]
+    examples: int = 0
+    ready_seconds: float | None = None
+    max_abs_diff: float | None = None
+
+
+def read_infra_blessing(uri: str) -> InfraResult:
+    """Fail closed: no result file, or anything but INFRA_BLESSED, is not blessed."""
+    path = fileio.join(uri, INFRA_FILE)
+    if not fileio.exists(path) or not fileio.exists(fileio.join(uri, INFRA_BLESSED)):
+        return InfraResult(False, [f"no {INFRA_BLESSED} marker in {uri}"])
+    return InfraResult(**json.loads(fileio.read_text(path)))

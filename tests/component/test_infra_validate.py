@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from kubetfx.components import contracts
 from kubetfx.components.config import InfraValidateConfig
 from kubetfx.components.evaluate.blessing import RESULT_FILE, Blessing
 from kubetfx.components.infra_validate import core
@@ -21,7 +22,7 @@ def test_the_candidate_is_served_and_answers_like_the_model(penguins, tmp_path):
     assert result.max_abs_diff <= 1e-6
     assert (out / core.INFRA_BLESSED).exists()
     assert json.loads((out / core.RESULT_FILE).read_text())["blessed"] is True
-    assert core.read_infra_blessing(str(out)).blessed
+    assert contracts.read_infra_blessing(str(out)).blessed
 
 
 def test_a_server_that_is_not_ready_in_time_is_not_blessed_and_nothing_is_pushed(

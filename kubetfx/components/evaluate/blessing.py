@@ -10,12 +10,15 @@ do not fall behind the champion.
 from __future__ import annotations
 
 import dataclasses
-import json
 
+from kubetfx.components.contracts import BLESSED, BLESSING_FILE, NOT_BLESSED, Blessing
 from kubetfx.errors import DataError
 
-BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"
-RESULT_FILE = "blessing.json"
+RESULT_FILE = BLESSING_FILE
+__all__ = [
+    "BLESSED", "NOT_BLESSED", "RESULT_FILE", "Blessing", "NaiveGate", "classification_gate",
+    "decide", "failures", "regression_gate",
+]  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,28 +70,6 @@ def classification_gate(counts: dict[str, int], margin: float) -> NaiveGate:
 def regression_gate(mean: float, mean_squared_error: float, margin: float) -> NaiveGate:
     """Always predict the eval mean: its mean squared error is the labels' variance."""
     return NaiveGate("mean_squared_error", mean_squared_error, f"always {mean:.4g}", margin)
-
-
-@dataclasses.dataclass(frozen=True)
-class Blessing:
-    blessed: bool
-    reasons: list[str]
-    baseline: str | None = None  # the champion compared against, if any
-    gate: str = "thresholds"  # "thresholds" (evaluate.thresholds) | "default" (NaiveGate)
-
-    @property
-    def marker(self) -> str:
-        return BLESSED if self.blessed else NOT_BLESSED
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self) | {"marker": self.marker}, indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> Blessing:
-        body = json.loads(text)
-        return cls(
-            body["blessed"], body["reasons"], body.get("baseline"), body.get("gate", "thresholds")
-        )
 
 
 def _slice_name(slice_key) -> str:

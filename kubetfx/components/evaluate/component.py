@@ -17,10 +17,9 @@ def evaluate(
 ) -> None:
     from kubetfx.components import fileio
     from kubetfx.components.config import PipelineConfig
-    from kubetfx.components.contracts import SCHEMA_FILE
+    from kubetfx.components.contracts import SCHEMA_FILE, read_task
     from kubetfx.components.evaluate import core, results
     from kubetfx.components.registry import ModelRegistry
-    from kubetfx.components.transform.core import read_task
 
     cfg = PipelineConfig.from_json(config)
     task = read_task(transform_graph.path)

@@ -14,10 +14,14 @@ import sys
 
 from kubetfx.components import fileio
 from kubetfx.components.config import EvaluateConfig, MetricThreshold
-from kubetfx.components.contracts import SERVING_TF_EXAMPLE, examples_pattern, load_schema
+from kubetfx.components.contracts import (
+    SERVING_TF_EXAMPLE,
+    Task,
+    examples_pattern,
+    load_schema,
+)
 from kubetfx.components.evaluate import behavior
 from kubetfx.components.evaluate import blessing as blessing_rules
-from kubetfx.components.transform.task import Task
 from kubetfx.errors import ConfigError, DataError
 
 LABEL_KEY = "__label__"
@@ -306,11 +310,3 @@ def _read_examples(examples_uri: str, limit: int) -> list[bytes]:
 def candidate_key(baseline_dir: str | None) -> str:
     """TFMA keys a lone model's results by no name; with a baseline, by the model spec names."""
     return CANDIDATE if baseline_dir else ""
-
-
-def read_blessing(blessing_uri: str) -> blessing_rules.Blessing:
-    """The blessing a previous evaluate wrote; not blessed when anything is missing."""
-    path = fileio.join(blessing_uri, blessing_rules.RESULT_FILE)
-    if not fileio.exists(path):
-        return blessing_rules.Blessing(False, [f"no blessing found at {blessing_uri}: fail closed"])
-    return blessing_rules.Blessing.from_json(fileio.read_text(path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import math
 
-from kubetfx.components.transform.task import Task
+from kubetfx.components.contracts import Task
 
 
 def _slice_name(slice_key) -> str:

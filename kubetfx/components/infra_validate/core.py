@@ -22,22 +22,18 @@ import numpy as np
 
 from kubetfx.components import fileio
 from kubetfx.components.config import InfraValidateConfig
+from kubetfx.components.contracts import (
+    INFRA_BLESSED,
+    INFRA_FILE,
+    INFRA_NOT_BLESSED,
+    InfraResult,
+)
 from kubetfx.errors import ServerFailed
 from kubetfx.serving import contract
 from kubetfx.serving.process import ServerProcess, request, serving_python
 
-INFRA_BLESSED, INFRA_NOT_BLESSED = "INFRA_BLESSED", "INFRA_NOT_BLESSED"
-RESULT_FILE = "infra_validation.json"
+RESULT_FILE = INFRA_FILE
 MODEL = "candidate"
-
-
-@dataclasses.dataclass(frozen=True)
-class InfraResult:
-    blessed: bool
-    reasons: list[str]
-    examples: int = 0
-    ready_seconds: float | None = None
-    max_abs_diff: float | None = None
 
 
 def run(model_dir: str, examples_uri: str, cfg: InfraValidateConfig, out_uri: str) -> InfraResult:
@@ -168,11 +164,3 @@ def write_blessing(result: InfraResult, out_uri: str) -> None:
     fileio.write_text(
         fileio.join(out_uri, RESULT_FILE), json.dumps(dataclasses.asdict(result), indent=2)
     )
-
-
-def read_infra_blessing(uri: str) -> InfraResult:
-    """Fail closed: no result file, or anything but INFRA_BLESSED, is not blessed."""
-    path = fileio.join(uri, RESULT_FILE)
-    if not fileio.exists(path) or not fileio.exists(fileio.join(uri, INFRA_BLESSED)):
-        return InfraResult(False, [f"no {INFRA_BLESSED} marker in {uri}"])
-    return InfraResult(**json.loads(fileio.read_text(path)))

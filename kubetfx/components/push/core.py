@@ -9,8 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from kubetfx.components.evaluate.core import read_blessing
-from kubetfx.components.infra_validate.core import read_infra_blessing
+from kubetfx.components.contracts import read_blessing, read_infra_blessing
 from kubetfx.components.registry import ModelRegistry
 
 

@@ -14,10 +14,10 @@ import tempfile
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig, TrainConfig, TransformConfig
+from kubetfx.components.contracts import Task
+from kubetfx.components.module_file import load_module_fn
 from kubetfx.components.train import export
 from kubetfx.components.train.model import ModelContext
-from kubetfx.components.transform.core import load_module_fn
-from kubetfx.components.transform.task import Task
 from kubetfx.errors import ConfigError
 
 
@@ -246,8 +246,7 @@ def run_from_artifacts(
 ) -> TrainResult:
     """The trainer entry point shared by the KFP component and `python -m kubetfx.components.train`
     (what each worker process runs in multi-worker training)."""
-    from kubetfx.components.contracts import SCHEMA_FILE
-    from kubetfx.components.transform.core import TRANSFORMED_PREFIX, read_rows, read_task
+    from kubetfx.components.contracts import SCHEMA_FILE, TRANSFORMED_PREFIX, read_rows, read_task
 
     patterns = {
         split: fileio.join(transformed_uri, f"Split-{split}", f"{TRANSFORMED_PREFIX}*.gz")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from kubetfx.components.config import TrainConfig
-from kubetfx.components.transform.task import Task
+from kubetfx.components.contracts import Task
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,21 +9,29 @@ exactly the training-time preprocessing.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-import os
-import sys
 import tempfile
 
 from kubetfx.components import fileio
 from kubetfx.components.config import TransformConfig
-from kubetfx.components.contracts import examples_pattern, load_schema, read_ingest, split_dir
+from kubetfx.components.contracts import (
+    ROWS_FILE,
+    TASK_FILE,
+    TRANSFORMED_PREFIX,
+    examples_pattern,
+    load_schema,
+    read_ingest,
+    read_rows,
+    read_task,
+    split_dir,
+)
+from kubetfx.components.module_file import load_module_fn
 from kubetfx.components.transform.task import Task, densify
-from kubetfx.errors import ConfigError
 
-TASK_FILE = "task.json"
-ROWS_FILE = "rows.json"
-TRANSFORMED_PREFIX = "transformed_examples"
+__all__ = [
+    "TASK_FILE", "TRANSFORMED_PREFIX", "feature_kinds", "make_preprocessing_fn", "read_rows",
+    "read_task", "resolve_task", "run", "with_label",
+]  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,26 +95,6 @@ def with_label(user_fn, task: Task):
         return outputs
 
     return preprocessing_fn
-
-
-def load_module_fn(path: str, name: str, field: str):
-    """A function from the user's module file (local or remote), like TFX's module_file."""
-    if fileio.is_remote(path):
-        local = os.path.join(tempfile.mkdtemp(), os.path.basename(path))
-        fileio.copy(path, local)
-        path = local
-    if not os.path.exists(path):
-        raise ConfigError(f"{field}: module file {path!r} does not exist")
-    module_name = "kubetfx_user_" + os.path.splitext(os.path.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    # Registered so that Beam can pickle the user's functions by reference.
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    fn = getattr(module, name, None)
-    if not callable(fn):
-        raise ConfigError(f"{field}: {path!r} must define a function {name}()")
-    return fn
 
 
 def run(
@@ -195,11 +183,3 @@ def resolve_task(examples_uri: str, label: str, requested: str, cfg: TransformCo
 
     seen = read_ingest(examples_uri)
     return resolve(requested, label, seen.columns[label], seen.label_values, cfg.max_classes)
-
-
-def read_rows(transformed_uri: str) -> dict[str, int]:
-    return json.loads(fileio.read_text(fileio.join(transformed_uri, ROWS_FILE)))
-
-
-def read_task(graph_uri: str) -> Task:
-    return Task.from_dict(json.loads(fileio.read_text(fileio.join(graph_uri, TASK_FILE))))

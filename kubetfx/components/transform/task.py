@@ -2,47 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
+from kubetfx.components.contracts import Task, densify
 from kubetfx.errors import ConfigError
 
-
-@dataclasses.dataclass(frozen=True)
-class Task:
-    kind: str  # "classification" | "regression"
-    label: str
-    classes: tuple[str, ...] = ()  # class names in index order (sorted), as strings
-
-    @property
-    def is_classification(self) -> bool:
-        return self.kind == "classification"
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "label": self.label, "classes": list(self.classes)}
-
-    @classmethod
-    def from_dict(cls, body: dict) -> Task:
-        return cls(body["kind"], body["label"], tuple(body["classes"]))
-
-    def encode_label(self, raw):
-        """The label as the model sees it: a class index (int64) or a float32 target."""
-        import tensorflow as tf
-
-        if not self.is_classification:
-            return densify(tf.cast(raw, tf.float32), float("nan"))
-        # Integer classes are looked up by their text; the missing stay missing ("").
-        text = raw if raw.dtype == tf.string else tf.sparse.map_values(tf.strings.as_string, raw)
-        table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(list(self.classes)), tf.range(self.num_classes, dtype=tf.int64)
-            ),
-            default_value=-1,
-        )
-        return table.lookup(densify(text, ""))
+__all__ = ["Task", "densify", "resolve"]
 
 
 def resolve(
@@ -83,11 +46,3 @@ def resolve(
     # Booleans were written as 0/1 integers by ingest.
     classes = tuple(str(int(v)) if isinstance(v, bool) else str(v) for v in label_values)
     return Task("classification", label, classes)
-
-
-def densify(sparse, default):
-    """A [batch] tensor from a [batch, <=1] SparseTensor, `default` where the value is missing."""
-    import tensorflow as tf
-
-    sparse = tf.sparse.SparseTensor(sparse.indices, sparse.values, [sparse.dense_shape[0], 1])
-    return tf.squeeze(tf.sparse.to_dense(sparse, default_value=default), axis=1)
