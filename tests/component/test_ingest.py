@@ -170,3 +170,12 @@ def test_ingest_records_empty_columns(tmp_path, penguins_table):
     result = core.run(DataConfig(path=csv, label="species"), IngestConfig(), str(tmp_path / "o"))
     assert result.empty_columns == ["notes"]
     assert core.read_metadata(str(tmp_path / "o")).empty_columns == ["notes"]
+
+
+def test_a_column_empty_in_the_first_file_takes_its_type_from_the_next(tmp_path):
+    (tmp_path / "a.csv").write_text("a,b,y\n1,,x\n2,,y\n")
+    (tmp_path / "b.csv").write_text("a,b,y\n3,4.5,x\n")
+    files = [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
+    batches = list(core.read_batches(files, "csv", {}))
+    assert [b.schema.field("b").type for b in batches] == [pa.null(), pa.float64()]
+    assert batches[-1].column(1).to_pylist() == [4.5]

@@ -73,7 +73,8 @@ def _csv_batches(path: str, forced: dict, block_bytes: int):
             f"{path}: has a header ({len(schema)} columns) but no rows; "
             "give a file with at least one row of data"
         )
-    return schema
+    # Imposed on the next files; a column with no value here says nothing about its type.
+    return {name: kind for name, kind in schema.items() if not pa.types.is_null(kind)}
 
 
 def _open_csv(path: str, column_types: dict, block_bytes: int, include: list | None = None):
