@@ -64,12 +64,14 @@ serve: $(SERVING_STAMP) ## serve the model registry on loopback (PORT=8501, ARGS
 test: $(STAMP) $(SERVING_STAMP) ## run the whole test suite (unit, component, serving, pipeline)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: $(STAMP) $(SERVING_STAMP) ## all benchmarks (~50 min; BENCH_ROWS=100000 is the small size); figures to bench/results.{json,md}
+# bench/results.* are not kept in git: the last step writes docs/performance.md, the record.
+bench: $(STAMP) $(SERVING_STAMP) ## all benchmarks (~50 min; BENCH_ROWS=100000 is the small size); figures to bench/results.{json,md} and docs/performance.md
 	$(BIN)/python -m bench.pipeline --before --repeats 3 --rows $$(( $(BENCH_ROWS) * 10 ))
 	$(BIN)/python -m bench.data --rows $(BENCH_ROWS)
 	test -f model_registry/penguins/champion.json || $(BIN)/kubetfx run
 	$(BIN)/python -m bench.serving
 	cat bench/results.md
+	$(BIN)/python -m bench.docs
 
 images: ## build the component and server images (TAG: git sha); REGISTRY=... also pushes them
 	$(PYTHON) infra/images.py build $(if $(TAG),--tag $(TAG),) $(if $(REGISTRY),--registry $(REGISTRY) --push,) $(ARGS)

@@ -6,6 +6,7 @@ each benchmark writes its section into bench/results.json and the Markdown table
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import platform
@@ -47,16 +48,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def machine_line(m: dict, date: str) -> str:
+    """results.md's first line (bench/docs.py puts it on docs/performance.md)."""
+    return (
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
+        f"Python {m['python']}, {m['system']}. Date: {date}. Command: `make bench`."
+    )
+
+
 def save(section: str, body: dict, markdown: str) -> None:
     """Merge one benchmark's section into results.json and rewrite the Markdown file."""
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["machine"] = machine()
+    results["date"] = datetime.date.today().isoformat()  # of the latest section written
     results.setdefault("sections", {})[section] = {"data": body, "markdown": markdown}
     RESULTS.write_text(json.dumps(results, indent=2))
-    m = results["machine"]
-    head = (
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
-        f"Python {m['python']}, {m['system']}. Command: `make bench`.\n"
-    )
+    head = machine_line(results["machine"], results["date"]) + "\n"
     parts = [head] + [s["markdown"] for s in results["sections"].values()]
     TABLE.write_text("\n".join(parts))

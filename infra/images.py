@@ -25,11 +25,18 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The image names and tag come from the package (a stdlib-only module), so `make tf-outputs`
+# names exactly what this script pushed. A plain Python runs this script, without kubetfx
+# installed: import that module from this checkout.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from kubetfx.pipelines.images import REPOSITORIES, image_name  # noqa: E402
+from kubetfx.pipelines.images import default_tag as _tag_of  # noqa: E402
+
 DOCKERFILES = {
     "components": "infra/docker/components.Dockerfile",
     "server": "infra/docker/server.Dockerfile",
 }
-REPOSITORIES = {"components": "kubetfx-components", "server": "kubetfx-server"}
 # TFDV and tfx-bsl publish x86_64 wheels only, and GKE node pools default to amd64.
 DEFAULT_PLATFORM = "linux/amd64"
 # Docker's reference grammar: a tag is at most 128 word characters, dots and dashes.
@@ -47,19 +54,9 @@ class DockerError(Exception):
 
 
 def default_tag(root: Path = ROOT) -> str:
-    """The short commit sha, with `-dirty` when tracked files changed; `dev` outside git."""
-
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-
-    try:
-        sha = git("rev-parse", "--short=12", "HEAD")
-        if sha.returncode != 0:
-            return "dev"
-        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
-    except OSError:  # no git binary
-        return "dev"
-    return sha.stdout.strip() + ("-dirty" if dirty else "")
+    """The short commit sha of this checkout, `-dirty` when tracked files changed; `dev`
+    outside git."""
+    return _tag_of(root)
 
 
 def check_tag(tag: str) -> str:
@@ -79,11 +76,6 @@ def check_registry(registry: str) -> str:
             "(e.g. --registry europe-west4-docker.pkg.dev/my-project/kubetfx)"
         )
     return registry
-
-
-def image_name(kind: str, tag: str, registry: str | None = None) -> str:
-    repository = REPOSITORIES[kind]
-    return f"{registry}/{repository}:{tag}" if registry else f"{repository}:{tag}"
 
 
 def build_command(kind: str, name: str, platform: str, tag: str) -> list[str]:

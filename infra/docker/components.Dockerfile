@@ -42,9 +42,9 @@ RUN python -m venv /opt/venv-serving \
  && /opt/venv-serving/bin/pip install -r /opt/kubetfx/requirements/serving-lock.txt \
  && /opt/venv-serving/bin/pip check
 
-# Editable, as in `make setup`: kubetfx/serving/process.py starts the server with
-# PYTHONPATH set to the source root (two levels above the package). From site-packages that
-# root would put the whole pipeline environment in front of the server's own.
+# Editable, as in `make setup`: the source tree is what the server image and `make serve` run
+# too. (kubetfx/serving/process.py gives the server only the package on its path, so infra
+# validation would work from a regular install as well: tests/pipeline/test_install.py.)
 COPY setup.py /opt/kubetfx/setup.py
 COPY kubetfx /opt/kubetfx/kubetfx
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation -e /opt/kubetfx \

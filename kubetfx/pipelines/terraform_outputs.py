@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -20,6 +21,7 @@ import yaml
 
 from kubetfx.components.config_loader import read_yaml, validate_config
 from kubetfx.errors import ConfigError
+from kubetfx.pipelines.images import REPOSITORIES, default_tag, image_name
 
 # Terraform output -> the config key it fills (a dotted path), for plain string outputs.
 KEYS = {
@@ -37,7 +39,6 @@ KEYS = {
 # Outputs used otherwise: images from the repository, vertex.service_account from the map.
 OTHER = ("image_repository", "service_accounts")
 REQUIRED = (*KEYS, *OTHER)
-IMAGES = {"components": "kubetfx-components", "server": "kubetfx-server"}
 
 
 def _outputs(text: str) -> dict[str, Any]:
@@ -82,15 +83,8 @@ def config_from_outputs(text: str, tag: str, base: dict[str, Any] | None = None)
         )
     config["vertex"]["service_account"] = accounts["pipelines"]
     repository = outputs["image_repository"]
-    config["images"] = {kind: f"{repository}/{name}:{tag}" for kind, name in IMAGES.items()}
+    config["images"] = {kind: image_name(kind, tag, repository) for kind in REPOSITORIES}
     return config
-
-
-def _default_tag() -> str:
-    # The tag `make images` gives by default, so the config points at what was pushed.
-    from infra.images import default_tag
-
-    return default_tag()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,11 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", required=True, help="config file to write")
     parser.add_argument("--base", help="a config file to start from (data, train, ... keys)")
-    parser.add_argument("--tag", help="image tag (default: git short sha, as `make images`)")
+    parser.add_argument(
+        "--tag",
+        help="image tag (default: the short sha of the git checkout in the current directory, "
+        "as `make images` tags)",
+    )
     args = parser.parse_args(argv)
     try:
         base = read_yaml(args.base) if args.base else None
-        config = config_from_outputs(sys.stdin.read(), args.tag or _default_tag(), base)
+        config = config_from_outputs(sys.stdin.read(), args.tag or default_tag(os.getcwd()), base)
         validate_config(config, "terraform outputs")
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

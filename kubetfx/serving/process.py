@@ -2,7 +2,10 @@
 
 The server needs its own environment (kserve requires pandas >= 2.2, TFDV forbids it), so
 infra validation, the tests and the benchmark all launch it the same way: the serving
-environment's Python, `-m kubetfx.serving`, a free loopback port. Standard library only.
+environment's Python, `-m kubetfx.serving`, a free loopback port. The server imports this
+very kubetfx package, and nothing else of the pipeline environment: its path holds only a link
+to the package (when kubetfx is installed, the package's parent is site-packages, whose
+pandas and protobuf would shadow the serving environment's). Standard library only.
 """
 
 from __future__ import annotations
@@ -14,29 +17,55 @@ import pathlib
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.parse
 
 from kubetfx.errors import ConfigError, ServerFailed
 
-SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
+PACKAGE = pathlib.Path(__file__).resolve().parents[1]  # this kubetfx package's directory
+# The checkout when kubetfx runs from its source tree (an editable install, `make setup`);
+# site-packages when it was installed (`pip install .`).
+SOURCE_ROOT = PACKAGE.parent
+
+
+def in_source_tree() -> bool:
+    return (SOURCE_ROOT / "setup.py").is_file()
 
 
 def serving_python(configured: str | None = None) -> str:
-    """The serving environment's Python: config, then $KUBETFX_SERVING_PYTHON, then the
-    `.venv-serving` that `make serving-setup` builds in the source tree."""
-    path = (
-        configured
-        or os.environ.get("KUBETFX_SERVING_PYTHON")
-        or str(SOURCE_ROOT / ".venv-serving" / "bin" / "python")
-    )
-    if not os.access(path, os.X_OK):
+    """The serving environment's Python: config, then $KUBETFX_SERVING_PYTHON, then (from the
+    source tree only) the `.venv-serving` that `make serving-setup` builds there."""
+    path = configured or os.environ.get("KUBETFX_SERVING_PYTHON")
+    if not path and not in_source_tree():
         raise ConfigError(
-            f"infra_validate.server_python: {path!r} is not an executable Python. Run "
-            "`make serving-setup` (builds .venv-serving from requirements/serving-lock.txt), "
-            "or set KUBETFX_SERVING_PYTHON / infra_validate.server_python to the server's Python"
+            f"infra_validate.server_python: not set, and this kubetfx is installed ({PACKAGE}) "
+            "rather than run from its source tree, so there is no .venv-serving beside it. "
+            "Set infra_validate.server_python (or $KUBETFX_SERVING_PYTHON) to the Python of the "
+            "model server's environment: a venv installed from requirements/serving-lock.txt "
+            "(tensorflow + kserve)"
+        )
+    path = path or str(SOURCE_ROOT / ".venv-serving" / "bin" / "python")
+    if not os.access(path, os.X_OK):
+        build = (
+            "Run `make serving-setup` (builds .venv-serving from requirements/serving-lock.txt), "
+            "or set"
+            if in_source_tree()
+            else "Set"
+        )
+        raise ConfigError(
+            f"infra_validate.server_python: {path!r} is not an executable Python. {build} "
+            "infra_validate.server_python (or $KUBETFX_SERVING_PYTHON) to the server's Python"
         )
     return path
+
+
+def package_path() -> str:
+    """A new directory holding only a link named `kubetfx` to this package: the server's
+    import path. The caller removes it (ServerProcess.stop does)."""
+    directory = tempfile.mkdtemp(prefix="kubetfx-server-path-")
+    os.symlink(PACKAGE, os.path.join(directory, "kubetfx"))
+    return directory
 
 
 def free_port() -> int:
@@ -99,16 +128,24 @@ class ServerProcess:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self._command = [python, "-m", "kubetfx.serving", "--host", "127.0.0.1"]
+        # -P: the working directory is not put on the path (relative arguments still mean
+        # what they mean to the caller, whose working directory the server keeps).
+        self._command = [python, "-P", "-m", "kubetfx.serving", "--host", "127.0.0.1"]
         self._command += ["--port", str(self.port), *args]
         self._process: subprocess.Popen | None = None
+        self._path_dir: str | None = None
 
     def __enter__(self) -> ServerProcess:
-        env = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-        with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(
-                self._command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=SOURCE_ROOT
-            )
+        self._path_dir = package_path()
+        env = {**os.environ, "PYTHONPATH": self._path_dir, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        try:
+            with open(self.log_path, "ab") as log:
+                self._process = subprocess.Popen(
+                    self._command, stdout=log, stderr=subprocess.STDOUT, env=env
+                )
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -122,6 +159,10 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        if self._path_dir:
+            os.unlink(os.path.join(self._path_dir, "kubetfx"))  # the link, not the package
+            os.rmdir(self._path_dir)
+            self._path_dir = None
 
     def log_tail(self, lines: int = 20) -> str:
         with open(self.log_path, errors="replace") as f:

@@ -177,3 +177,91 @@ def test_links_skip_code_and_read_every_form():
 )
 def test_slug_is_githubs(heading, anchor):
     assert slug(heading) == anchor
+
+
+# docs/performance.md: written by `make bench` (bench/docs.py) from bench/results.md, which
+# is not kept in git, and bench/performance_template.md.
+
+PERFORMANCE = ROOT / "docs" / "performance.md"
+MACHINE = {"cpu": "Test CPU", "cores": 2, "memory_gib": 8.0, "python": "3.11.7", "system": "X 1"}
+
+
+def _results(*extra: str) -> str:
+    """A results.md as bench/common.py writes it: the machine line, then each section."""
+    from bench.common import machine_line
+
+    sections = [
+        "### Orchestration overhead (kfp.local against the stages called in one process)\n\n"
+        "| data | runs |\n|---|---|\n| penguins | 3 |\n",
+        "### Data stages: 10 against 100 generated rows\n\n| stage | s |\n|---|---|\n| a | 1 |\n",
+        "### Statistics throughput (100 rows)\n\n| what | seconds |\n|---|---|\n| b | 2 |\n",
+        "### Training input (3 steps of 4 examples)\n\n| fed by | examples/s |\n|---|---|\n",
+        "### Serving (model server vs in-process call of the same signature)\n\nModel m.\n",
+        *extra,
+    ]
+    return "\n".join([machine_line(MACHINE, "2026-01-02") + "\n", *sections])
+
+
+def test_performance_page_is_generated_and_names_its_run():
+    from bench import docs
+
+    page = PERFORMANCE.read_text(encoding="utf-8")
+    assert page.startswith(docs.GENERATED + "\n"), "written by `python -m bench.docs`"
+    assert re.search(
+        r"^Machine: .+\. Date: \d{4}-\d{2}-\d{2}\. Command: `make bench`\.$", page, re.M
+    )
+
+
+def test_performance_page_is_what_the_template_makes_of_its_figures():
+    """Nobody edited the page by hand, and the template was not changed without re-rendering
+    (`python -m bench.docs --refresh` does it with the figures already on the page)."""
+    from bench import docs
+
+    page = PERFORMANCE.read_text(encoding="utf-8")
+    template, results = docs.read_back(page)
+    assert template.strip() == docs.TEMPLATE.read_text(encoding="utf-8").strip()
+    assert docs.render(docs.TEMPLATE.read_text(encoding="utf-8"), results) == page
+
+
+def test_rendering_is_repeatable_and_puts_each_section_at_its_marker(tmp_path):
+    from bench import docs
+
+    results = tmp_path / "results.md"
+    results.write_text(_results())
+    pages = []
+    for name in ("first.md", "second.md"):
+        argv = ["--results", str(results), "--out", str(tmp_path / name)]
+        assert docs.main(argv) == 0
+        pages.append((tmp_path / name).read_text(encoding="utf-8"))
+    assert pages[0] == pages[1]
+    page = pages[0]
+    assert "Machine: Test CPU, 2 cores, 8.0 GiB, Python 3.11.7, X 1. Date: 2026-01-02." in page
+    order = [
+        page.index(text)
+        for text in (
+            "<!-- results: machine -->",
+            "## Orchestration",
+            "### Orchestration overhead",
+            "## Data stages",
+            "### Data stages: 10 against 100",
+            "### Statistics throughput",
+            "### Training input",
+            "### Serving (model server",
+        )
+    ]
+    assert order == sorted(order)
+    # the figures read back from the page render it again, byte for byte
+    template, figures = docs.read_back(page)
+    assert docs.render(template, figures) == page
+    assert docs.main(["--refresh", "--out", str(tmp_path / "first.md")]) == 0
+    assert (tmp_path / "first.md").read_text(encoding="utf-8") == page
+
+
+def test_a_section_the_template_does_not_place_is_an_error_naming_the_fix():
+    from bench import docs
+
+    template = docs.TEMPLATE.read_text(encoding="utf-8")
+    with pytest.raises(docs.DocsError, match=r"no place for \['New bench \(x\)'\].*<!-- results"):
+        docs.render(template, _results("### New bench (x)\n\n| a |\n"))
+    with pytest.raises(docs.DocsError, match="Machine: ... Date"):
+        docs.render(template, "Machine: cpu. Command: `make bench`.\n\n### Serving\n")

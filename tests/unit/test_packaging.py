@@ -54,7 +54,7 @@ def _imports(side: str) -> set[str]:
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
             found |= {n.split(".")[0] for n in names}
-    return found - set(sys.stdlib_module_names) - {"kubetfx", "__future__", "infra"}
+    return found - set(sys.stdlib_module_names) - {"kubetfx", "__future__"}
 
 
 # Imported, but provided by a direct requirement on purpose: kfp's generated API client, and
@@ -78,6 +78,13 @@ def test_every_import_of_the_pipeline_side_is_a_direct_requirement():
     assert {_name(THROUGH[m]) for m in THROUGH} <= direct
     # read as package data by name, not imported: the built-in dataset
     assert "palmerpenguins" in direct
+
+
+def test_the_package_imports_nothing_from_the_source_tree_around_it():
+    """infra/, bench/, tests/ ... are not installed: an import of them works only in a checkout
+    (run from its root) and fails for `pip install kubetfx`."""
+    beside = {p.stem for p in ROOT.iterdir() if p.is_dir() or p.suffix == ".py"} - {"kubetfx"}
+    assert (_imports("pipelines") | _imports("server")) & beside == set()
 
 
 def test_the_check_sees_a_dropped_requirement():

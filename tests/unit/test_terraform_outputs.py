@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -95,3 +97,33 @@ def test_an_output_the_config_rejects_is_reported(monkeypatch, tmp_path, capsys)
     bad = {**OUTPUTS, "pipeline_root": 42}
     assert _run(monkeypatch, tmp_path, _json(bad))[0] == 2
     assert "pipeline_root" in capsys.readouterr().err
+
+
+def _git(cwd, *args: str) -> str:
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    done = subprocess.run(["git", *identity, *args], cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_the_default_tag_is_the_current_checkouts_commit_as_make_images_tags(monkeypatch, tmp_path):
+    """Without --tag: the images `make images` pushed from the checkout one stands in (the
+    tag comes from the package, so an installed kubetfx needs no source tree beside it)."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(_json()))
+    monkeypatch.chdir(tmp_path)  # not a git checkout
+    assert terraform_outputs.main(["--out", "plain.yaml"]) == 0
+    assert load_config("plain.yaml").images.server.endswith("/kubetfx-server:dev")
+
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    _git(checkout, "init", "-q")
+    (checkout / "f").write_text("x")
+    _git(checkout, "add", "f")
+    _git(checkout, "commit", "-q", "-m", "c")
+    sha = _git(checkout, "rev-parse", "--short=12", "HEAD")
+    monkeypatch.chdir(checkout)
+    monkeypatch.setattr("sys.stdin", io.StringIO(_json()))
+    assert terraform_outputs.main(["--out", str(tmp_path / "git.yaml")]) == 0
+    cfg = load_config(str(tmp_path / "git.yaml"))
+    assert cfg.images.components == f"{OUTPUTS['image_repository']}/kubetfx-components:{sha}"
