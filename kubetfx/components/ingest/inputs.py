@@ -9,6 +9,7 @@ the row (only on that failure path, so a good file is read once).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import gzip
@@ -50,15 +51,20 @@ def read_batches(
 
 
 def _csv_batches(path: str, forced: dict, block_bytes: int):
-    reader = _open_csv(path, forced, block_bytes)
-    # A column empty in all of the first block is typed null, and its first value further
-    # down would fail to convert: settle such columns' types with a pass over them alone.
-    empty = [f.name for f in reader.schema if pa.types.is_null(f.type) and f.name not in forced]
-    if empty:
-        found = _settle_types(path, empty, block_bytes)
-        if found:
-            forced = {**forced, **found}
-            reader = _open_csv(path, forced, block_bytes)
+    with _open_csv(path, forced, block_bytes) as reader:
+        # A column empty in all of the first block is typed null, and its first value further
+        # down would fail to convert: settle such columns' types with a pass over them alone.
+        empty = [f.name for f in reader.schema if pa.types.is_null(f.type) and f.name not in forced]
+        if not empty:
+            return (yield from _read_csv(path, reader))
+    # Each reader is closed before the next opens: pyarrow's read-ahead of an open one can
+    # hold the IO threads another needs.
+    forced = {**forced, **_settle_types(path, empty, block_bytes)}
+    with _open_csv(path, forced, block_bytes) as reader:
+        return (yield from _read_csv(path, reader))
+
+
+def _read_csv(path: str, reader):
     schema = {field.name: field.type for field in reader.schema}
     rows = 0
     try:
@@ -77,19 +83,26 @@ def _csv_batches(path: str, forced: dict, block_bytes: int):
     return {name: kind for name, kind in schema.items() if not pa.types.is_null(kind)}
 
 
+@contextlib.contextmanager
 def _open_csv(path: str, column_types: dict, block_bytes: int, include: list | None = None):
+    """A streaming reader of the CSV file, closed (with its file) on leaving the block."""
     import pyarrow.csv as pacsv
 
-    try:
-        return pacsv.open_csv(
-            fileio.open_file(path, "rb"),
-            read_options=pacsv.ReadOptions(block_size=block_bytes),
-            convert_options=pacsv.ConvertOptions(
-                column_types=column_types, strings_can_be_null=True, include_columns=include
-            ),
-        )
-    except pa.ArrowInvalid as e:
-        raise _csv_error(path, e, {}) from e
+    with fileio.open_file(path, "rb") as handle:
+        try:
+            reader = pacsv.open_csv(
+                handle,
+                read_options=pacsv.ReadOptions(block_size=block_bytes),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=column_types, strings_can_be_null=True, include_columns=include
+                ),
+            )
+        except pa.ArrowInvalid as e:
+            raise _csv_error(path, e, {}) from e
+        try:
+            yield reader
+        finally:
+            reader.close()
 
 
 def _settle_types(path: str, columns: list[str], block_bytes: int) -> dict[str, pa.DataType]:
@@ -99,17 +112,20 @@ def _settle_types(path: str, columns: list[str], block_bytes: int) -> dict[str, 
     integer, number = r"^\s*[-+]?\d+\s*$", _NUMBER.pattern
     state = {name: {"seen": False, "int": True, "number": True} for name in columns}
     text = dict.fromkeys(columns, pa.string())
-    for batch in _open_csv(path, text, block_bytes, include=columns):
-        for name in columns:
-            values = batch.column(name).drop_null()
-            if not len(values):
-                continue
-            seen = state[name]
-            seen["seen"] = True
-            seen["int"] = seen["int"] and pc.all(pc.match_substring_regex(values, integer)).as_py()
-            seen["number"] = (
-                seen["number"] and pc.all(pc.match_substring_regex(values, number)).as_py()
-            )
+    with _open_csv(path, text, block_bytes, include=columns) as reader:
+        for batch in reader:
+            for name in columns:
+                values = batch.column(name).drop_null()
+                if not len(values):
+                    continue
+                seen = state[name]
+                seen["seen"] = True
+                seen["int"] = (
+                    seen["int"] and pc.all(pc.match_substring_regex(values, integer)).as_py()
+                )
+                seen["number"] = (
+                    seen["number"] and pc.all(pc.match_substring_regex(values, number)).as_py()
+                )
     kinds = {}
     for name, seen in state.items():
         if seen["seen"]:
@@ -196,11 +212,18 @@ def _impose_types(batch: pa.RecordBatch, forced: dict, path: str) -> pa.RecordBa
     return batch
 
 
-def _csv_rows(path: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """(data row number from 1, {column: text}) with undecodable bytes kept as surrogates."""
+@contextlib.contextmanager
+def _csv_text(path: str) -> Iterator[io.TextIOWrapper]:
+    """The file as text for the csv module (gunzipped when .gz), undecodable bytes kept as
+    surrogates so that an error can show them."""
     with fileio.open_file(path, "rb") as raw:
         binary = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
-        text = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
+        yield io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
+
+
+def _csv_rows(path: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """(data row number from 1, {column: text})."""
+    with _csv_text(path) as text:
         yield from enumerate(csv.DictReader(text), start=1)
 
 
@@ -222,9 +245,8 @@ def locate_bad_utf8(path: str, column: str | None) -> tuple[int | str, str]:
 
 def locate_ragged_row(path: str) -> tuple[int | str, int | str, int]:
     """(row, its field count, the header's) of the first row that does not fit the header."""
-    with fileio.open_file(path, "rb") as raw:
-        binary = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
-        rows = csv.reader(io.TextIOWrapper(binary, "utf-8", "surrogateescape", newline=""))
+    with _csv_text(path) as text:
+        rows = csv.reader(text)
         header = next(rows, [])
         for number, row in enumerate(rows, start=1):
             if row and len(row) != len(header):
