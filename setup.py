@@ -30,7 +30,10 @@ setup(
     description="TFX-style MLOps on Kubeflow Pipelines: one pipeline, local and on the cloud.",
     python_requires=">=3.11.2,<3.12",
     packages=find_packages(include=["kubetfx", "kubetfx.*"]),
-    package_data={"kubetfx.pipelines": ["defaults/*.yaml"]},
+    package_data={
+        "kubetfx.components": ["defaults/*.yaml"],
+        "kubetfx.pipelines": ["defaults/*.yaml"],
+    },
     install_requires=[
         *TFX_LINE,
         "kfp>=2.13,<2.14",

@@ -126,7 +126,7 @@ def stages(rows: int, tmp: str, repeats: int) -> tuple[dict, str, str]:
                 first, units = root, list(STEPS)
             else:
                 os.makedirs(root)
-                for shared in ("examples", "schema"):
+                for shared in ("ingest", "schema"):  # the steps that made them
                     os.symlink(os.path.join(first, shared), os.path.join(root, shared))
                 units = list(BEAM_STEPS)
             for unit in units:

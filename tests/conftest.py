@@ -39,11 +39,11 @@ def penguins_csv(tmp_path, penguins_table) -> str:
 @pytest.fixture(scope="session")
 def penguins(tmp_path_factory):
     """The default config's model trained on penguins (shared: training takes a minute)."""
-    from kubetfx.components.config import PipelineConfig
+    from kubetfx.components.config_loader import load_config
     from tests.modeling import prepare, train
 
     root = tmp_path_factory.mktemp("penguins")
-    cfg = PipelineConfig()
+    cfg = load_config(None)
     paths = prepare(root, cfg)
     paths["model"] = train(cfg, paths, "model")
     return cfg, paths

@@ -19,26 +19,31 @@ SPLITS = ["train", "eval"]
 def prepare(root, cfg: PipelineConfig) -> dict:
     """ingest -> statistics -> schema -> transform, as the pipeline does; the artifact paths."""
     paths = {k: str(root / k) for k in ("examples", "stats", "schema", "graph", "transformed")}
-    ingest.run(cfg.data, cfg.ingest, paths["examples"])
-    statistics.run(paths["examples"], SPLITS, paths["stats"], FAST_BEAM)
+    ingest.run(data=cfg.data, ingest=cfg.ingest, output_uri=paths["examples"])
+    statistics.run(
+        examples_uri=paths["examples"],
+        splits=SPLITS,
+        output_uri=paths["stats"],
+        beam_args=FAST_BEAM,
+    )
     schema.run(
-        {split: statistics.stats_path(paths["stats"], split) for split in SPLITS},
-        cfg.data.label,
-        cfg.schema_,
-        ReferenceStore(str(root / "refs"), cfg.data.name),
-        paths["schema"],
+        stats_paths={split: statistics.stats_path(paths["stats"], split) for split in SPLITS},
+        label=cfg.data.label,
+        cfg=cfg.schema_,
+        reference=ReferenceStore(str(root / "refs"), cfg.data.name),
+        output_uri=paths["schema"],
     )
     task = transform.resolve_task(paths["examples"], cfg.data.label, cfg.train.task, cfg.transform)
     transform.run(
-        paths["examples"],
-        os.path.join(paths["schema"], schema.SCHEMA_FILE),
-        SPLITS,
-        task,
-        cfg.data.label,
-        cfg.transform,
-        paths["graph"],
-        paths["transformed"],
-        FAST_BEAM,
+        examples_uri=paths["examples"],
+        schema_path=os.path.join(paths["schema"], schema.SCHEMA_FILE),
+        splits=SPLITS,
+        task=task,
+        label=cfg.data.label,
+        cfg=cfg.transform,
+        graph_uri=paths["graph"],
+        transformed_uri=paths["transformed"],
+        beam_args=FAST_BEAM,
     )
     return paths
 
@@ -46,6 +51,11 @@ def prepare(root, cfg: PipelineConfig) -> dict:
 def train(cfg: PipelineConfig, paths: dict, name: str) -> str:
     model_dir = os.path.join(os.path.dirname(paths["examples"]), name)
     train_core.run_from_artifacts(
-        cfg, paths["transformed"], paths["graph"], paths["schema"], model_dir, model_dir + "-logs"
+        cfg=cfg,
+        transformed_uri=paths["transformed"],
+        graph_uri=paths["graph"],
+        schema_uri=paths["schema"],
+        model_dir=model_dir,
+        model_run_dir=model_dir + "-logs",
     )
     return model_dir

@@ -107,26 +107,6 @@ class PipelineConfig(Section):
             object.__setattr__(
                 self, "serving", self.serving.model_copy(update={"registry": self.push.registry})
             )
-        if self.data.path == BUILTIN_PENGUINS and not self.evaluate.thresholds:
-            # The default dataset ships with a gate and behavioral checks; your own data needs
-            # yours (no thresholds: never blessed).
-            update = {
-                "thresholds": {
-                    "accuracy": MetricThreshold(
-                        lower=0.9, change="higher_is_better", tolerance=0.01
-                    )
-                },
-                "sensitive_features": self.evaluate.sensitive_features or ["sex"],
-                "invariance": self.evaluate.invariance
-                or [InvarianceCheck(feature="year", values=[2007, 2008, 2009])],
-                "directional": self.evaluate.directional
-                or [
-                    DirectionalCheck(
-                        feature="flipper_length_mm", delta=25, output="Gentoo", direction="up"
-                    )
-                ],
-            }
-            object.__setattr__(self, "evaluate", self.evaluate.model_copy(update=update))
         return self
 
     def beam_args_for(self, stage: str, input_bytes: int | None = None) -> list[str]:

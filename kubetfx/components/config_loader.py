@@ -39,9 +39,29 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{field}: {message} (got {got!r})"
 
 
+DATASET_DEFAULTS = {BUILTIN_PENGUINS: "penguins.yaml"}  # in kubetfx/components/defaults/
+
+
+def with_dataset_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` on top of its dataset's default file, when the data is a built-in dataset: in
+    each section, a key set in `raw` replaces the file's."""
+    data = raw.get("data")
+    path = data.get("path", BUILTIN_PENGUINS) if isinstance(data, dict) else BUILTIN_PENGUINS
+    if path not in DATASET_DEFAULTS:
+        return raw
+    from importlib import resources
+
+    text = (resources.files("kubetfx.components") / "defaults" / DATASET_DEFAULTS[path]).read_text()
+    merged = dict(raw)
+    for section, values in yaml.safe_load(text).items():
+        given = raw.get(section, {})
+        merged[section] = {**values, **given} if isinstance(given, dict) else given
+    return merged
+
+
 def validate_config(raw: dict[str, Any], source: str) -> PipelineConfig:
     try:
-        return PipelineConfig.model_validate(raw)
+        return PipelineConfig.model_validate(with_dataset_defaults(raw))
     except ValidationError as e:
         details = "\n  ".join(_describe(err) for err in e.errors())
         raise ConfigError(f"invalid config ({source}):\n  {details}") from e

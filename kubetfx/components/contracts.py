@@ -110,6 +110,33 @@ def empty_features(schema) -> list[str]:
     return sorted(f.name for f in schema.feature if f.lifecycle_stage == schema_pb2.DEPRECATED)
 
 
+def default_slices(schema, label: str, max_values: int = 10) -> list[str]:
+    """The slices evaluation and monitoring use when evaluate.slices is unset: every
+    categorical feature with a small domain (a slice per value is readable)."""
+    domains = {d.name: len(d.value) for d in schema.string_domain}
+    return sorted(
+        f.name
+        for f in schema.feature
+        if f.name != label and f.domain and 0 < domains.get(f.domain, 0) <= max_values
+    )
+
+
+# Evaluation metrics (evaluate's metrics.json: {"candidate": {slice: {metric: value}},
+# "baseline": ...}), which push records and monitoring compares live quality with.
+
+METRICS_FILE = "metrics.json"
+
+
+def read_metrics(evaluation_uri: str) -> dict:
+    return json.loads(fileio.read_text(fileio.join(evaluation_uri, METRICS_FILE)))
+
+
+def headline(metrics: dict[str, float]) -> dict[str, float]:
+    """The few overall numbers a summary shows."""
+    keys = ("accuracy", "example_count", "mean_squared_error", "mean_absolute_error", "calibration")
+    return {k: metrics[k] for k in keys if k in metrics}
+
+
 # What the model predicts (task.json beside the transform graph) and the transformed rows.
 
 

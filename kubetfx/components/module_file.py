@@ -11,6 +11,21 @@ from kubetfx.components import fileio
 from kubetfx.errors import ConfigError
 
 
+def load_callable(spec: str, field: str):
+    """`package.module:function` from the installed packages (a plug-in named in config)."""
+    import importlib
+
+    module_name, _, name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(f"{field}: cannot import {module_name!r} ({e})") from e
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise ConfigError(f"{field}: {module_name!r} has no function {name}()")
+    return fn
+
+
 def load_module_fn(path: str, name: str, field: str):
     """A function from the user's module file (local or remote), like TFX's module_file."""
     if fileio.is_remote(path):

@@ -186,7 +186,7 @@ class Run:
 
     def metrics(self) -> dict:
         """{"candidate": {slice: {metric: value}}, "baseline_overall": {metric: value}}."""
-        from kubetfx.components.evaluate.core import METRICS_FILE
+        from kubetfx.components.contracts import METRICS_FILE
 
         return self._json("evaluate", "evaluation", METRICS_FILE)
 
@@ -248,16 +248,16 @@ def compare_statistics(current, baseline, schema, cfg=None) -> list:
     thresholds (validate.drift_threshold...): one Distance per feature, largest first."""
     import tensorflow_data_validation as tfdv
 
+    from kubetfx.components.anomalies import read_distances, set_comparators
     from kubetfx.components.config import ValidateConfig
-    from kubetfx.components.validate import core
 
     schema_copy = type(schema)()
     schema_copy.CopyFrom(schema)
-    core.set_comparators(schema_copy, cfg or ValidateConfig(), label="")
+    set_comparators(schema_copy, cfg or ValidateConfig(), label="")
     result = tfdv.validate_statistics(
         current, schema_copy, environment="TRAINING", previous_statistics=baseline
     )
-    return [d for d in core._distances(result) if d.kind == "drift"]
+    return [d for d in read_distances(result) if d.kind == "drift"]
 
 
 # -- finding runs ------------------------------------------------------------------------

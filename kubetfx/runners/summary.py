@@ -63,8 +63,8 @@ def _fmt_metrics(values: dict) -> str:
 
 def _model_lines(result: RunResult) -> list[str]:
     """Headline metrics overall and per slice, the blessing and why, and what was pushed."""
+    from kubetfx.components.contracts import METRICS_FILE
     from kubetfx.components.evaluate.blessing import RESULT_FILE as BLESSING_FILE
-    from kubetfx.components.evaluate.core import METRICS_FILE
     from kubetfx.components.infra_validate.core import RESULT_FILE as INFRA_FILE
 
     steps = {s.name: s.artifacts for s in result.steps}

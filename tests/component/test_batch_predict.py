@@ -81,11 +81,11 @@ def results(registry, inputs, tmp_path_factory) -> dict:
     runs = {"csv": "jsonl", "parquet": "parquet", "tfrecord": "csv"}
     return {
         fmt: core.run(
-            inputs[fmt],
-            registry,
-            BatchPredictConfig(output_format=output, batch_size=64),
-            str(out / fmt),
-            FAST_BEAM,
+            input_pattern=inputs[fmt],
+            registry=registry,
+            cfg=BatchPredictConfig(output_format=output, batch_size=64),
+            output_uri=str(out / fmt),
+            beam_args=FAST_BEAM,
         )
         for fmt, output in runs.items()
     }
@@ -199,11 +199,23 @@ def test_bad_rows_go_to_the_errors_output_with_the_field_named(results):
 def test_a_missing_input_an_unknown_format_or_version_is_a_clear_error(registry, tmp_path):
     cfg = BatchPredictConfig()
     with pytest.raises(DataError, match=r"batch_predict.input: no file matches .*nope"):
-        core.run(str(tmp_path / "nope-*.csv"), registry, cfg, str(tmp_path / "o"), FAST_BEAM)
+        core.run(
+            input_pattern=str(tmp_path / "nope-*.csv"),
+            registry=registry,
+            cfg=cfg,
+            output_uri=str(tmp_path / "o"),
+            beam_args=FAST_BEAM,
+        )
     sheet = tmp_path / "rows.xlsx"
     sheet.write_bytes(b"PK")
     with pytest.raises(ConfigError, match="batch_predict.input_format: cannot tell"):
-        core.run(str(sheet), registry, cfg, str(tmp_path / "o"), FAST_BEAM)
+        core.run(
+            input_pattern=str(sheet),
+            registry=registry,
+            cfg=cfg,
+            output_uri=str(tmp_path / "o"),
+            beam_args=FAST_BEAM,
+        )
     versions = registry.versions()
     with pytest.raises(ConfigError, match=rf"no complete version 7 .*versions: \[{versions[0]}\]"):
         core.resolve_model(registry, 7)

@@ -29,19 +29,30 @@ def _run(tmp_path, name: str, frame: pd.DataFrame, store: ReferenceStore, cfg=No
     root.mkdir()
     frame.to_csv(root / "data.csv", index=False)
     data = DataConfig(path=str(root / "data.csv"), label=generate.LABEL)
-    ingest.run(data, IngestConfig(), str(root / "examples"))
-    stats = statistics.run(str(root / "examples"), SPLITS, str(root / "stats"), FAST_BEAM)
-    inferred = schema.run(stats, generate.LABEL, cfg or SchemaConfig(), store, str(root / "s"))
+    ingest.run(data=data, ingest=IngestConfig(), output_uri=str(root / "examples"))
+    stats = statistics.run(
+        examples_uri=str(root / "examples"),
+        splits=SPLITS,
+        output_uri=str(root / "stats"),
+        beam_args=FAST_BEAM,
+    )
+    inferred = schema.run(
+        stats_paths=stats,
+        label=generate.LABEL,
+        cfg=cfg or SchemaConfig(),
+        reference=store,
+        output_uri=str(root / "s"),
+    )
     result = validate.run(
-        str(root / "stats"),
-        inferred.path,
-        SPLITS,
-        generate.LABEL,
-        ValidateConfig(),
-        store,
-        f"run-{name}",
-        str(root / "anomalies"),
-        str(root / "report.md"),
+        stats_uri=str(root / "stats"),
+        schema_path=inferred.path,
+        splits=SPLITS,
+        label=generate.LABEL,
+        cfg=ValidateConfig(),
+        reference=store,
+        run_name=f"run-{name}",
+        output_uri=str(root / "anomalies"),
+        report_path=str(root / "report.md"),
         examples_uri=str(root / "examples"),
     )
     return inferred, result

@@ -15,7 +15,12 @@ from kubetfx.components.registry import ModelRegistry
 def test_the_candidate_is_served_and_answers_like_the_model(penguins, tmp_path):
     _, paths = penguins
     out = tmp_path / "infra"
-    result = core.run(paths["model"], paths["examples"], InfraValidateConfig(examples=16), str(out))
+    result = core.run(
+        model_dir=paths["model"],
+        examples_uri=paths["examples"],
+        cfg=InfraValidateConfig(examples=16),
+        out_uri=str(out),
+    )
     assert result.blessed, result.reasons
     assert result.reasons == ["b64 tf.Example: answers match", "JSON features: answers match"]
     assert result.examples == 16 and result.ready_seconds > 0
@@ -31,7 +36,9 @@ def test_a_server_that_is_not_ready_in_time_is_not_blessed_and_nothing_is_pushed
     _, paths = penguins
     out = tmp_path / "infra"
     cfg = InfraValidateConfig(ready_timeout_seconds=0.5, examples=4)
-    result = core.run(paths["model"], paths["examples"], cfg, str(out))
+    result = core.run(
+        model_dir=paths["model"], examples_uri=paths["examples"], cfg=cfg, out_uri=str(out)
+    )
     assert not result.blessed
     assert "not available within 0.5 s" in result.reasons[0]
     assert (out / core.INFRA_NOT_BLESSED).exists()
@@ -40,11 +47,23 @@ def test_a_server_that_is_not_ready_in_time_is_not_blessed_and_nothing_is_pushed
     blessing.mkdir()
     (blessing / RESULT_FILE).write_text(Blessing(True, ["accuracy 1.0 >= 0.9"]).to_json())
     registry = ModelRegistry(str(tmp_path / "registry"), "penguins")
-    refused = push.run(paths["model"], str(blessing), str(out), registry, {"run": "x"})
+    refused = push.run(
+        model_dir=paths["model"],
+        blessing_uri=str(blessing),
+        infra_blessing_uri=str(out),
+        registry=registry,
+        metadata={"run": "x"},
+    )
     assert not refused.pushed and "not infra-blessed" in refused.reason
     assert registry.versions() == [] and registry.champion() is None
     # No infra blessing at all (a missing artifact) also fails closed.
-    missing = push.run(paths["model"], str(blessing), str(tmp_path / "none"), registry, {})
+    missing = push.run(
+        model_dir=paths["model"],
+        blessing_uri=str(blessing),
+        infra_blessing_uri=str(tmp_path / "none"),
+        registry=registry,
+        metadata={},
+    )
     assert not missing.pushed
 
 

@@ -30,7 +30,9 @@ def _value(example: tf.train.Example, name: str):
 
 def test_penguins_become_gzipped_tfrecords_in_a_2_to_1_split(tmp_path, penguins_csv):
     out = str(tmp_path / "examples")
-    result = core.run(DataConfig(path=penguins_csv, label="species"), IngestConfig(), out)
+    result = core.run(
+        data=DataConfig(path=penguins_csv, label="species"), ingest=IngestConfig(), output_uri=out
+    )
     assert sum(result.rows.values()) == 344
     assert result.rows["train"] / 344 == pytest.approx(2 / 3, abs=0.07)
     train = _examples(out, "train")
@@ -46,8 +48,8 @@ def test_penguins_become_gzipped_tfrecords_in_a_2_to_1_split(tmp_path, penguins_
 
 def test_split_is_deterministic_and_independent_of_sharding(tmp_path, penguins_csv):
     data = DataConfig(path=penguins_csv, label="species")
-    a = core.run(data, IngestConfig(), str(tmp_path / "a"))
-    b = core.run(data, IngestConfig(num_shards=3), str(tmp_path / "b"))
+    a = core.run(data=data, ingest=IngestConfig(), output_uri=str(tmp_path / "a"))
+    b = core.run(data=data, ingest=IngestConfig(num_shards=3), output_uri=str(tmp_path / "b"))
     assert a.rows == b.rows
     assert len(glob.glob(str(tmp_path / "b" / "Split-train" / "*.gz"))) == 3
     assert sorted(map(_canonical, _examples(str(tmp_path / "a"), "eval"))) == sorted(
@@ -59,7 +61,11 @@ def test_auto_sharding_gives_one_file_per_32_mib_of_input(tmp_path, penguins_csv
     assert [core.auto_shards(n * 2**20) for n in (0, 1, 32, 33, 100, 10_000)] == [
         1, 1, 1, 2, 4, 64,
     ]  # fmt: skip
-    core.run(DataConfig(path=penguins_csv, label="species"), IngestConfig(), str(tmp_path))
+    core.run(
+        data=DataConfig(path=penguins_csv, label="species"),
+        ingest=IngestConfig(),
+        output_uri=str(tmp_path),
+    )
     assert [os.path.basename(p) for p in glob.glob(str(tmp_path / "Split-eval" / "*"))] == [
         "data_tfrecord-00000-of-00001.gz"
     ]
@@ -73,7 +79,7 @@ def _canonical(example: tf.train.Example) -> str:
 def test_partition_column_keeps_each_key_in_one_split(tmp_path, penguins_csv):
     out = str(tmp_path / "examples")
     cfg = IngestConfig(partition_column="island", splits={"train": 1, "eval": 1})
-    core.run(DataConfig(path=penguins_csv, label="species"), cfg, out)
+    core.run(data=DataConfig(path=penguins_csv, label="species"), ingest=cfg, output_uri=out)
     train = {_value(e, "island") for e in _examples(out, "train")}
     evals = {_value(e, "island") for e in _examples(out, "eval")}
     assert train and evals
@@ -87,7 +93,9 @@ def test_span_pattern_selects_the_latest_span(tmp_path, penguins_table):
         write_csv(penguins_table.slice(100, rows), tmp_path / f"span-{span}" / "part.csv")
     pattern = str(tmp_path / "span-{SPAN}" / "*.csv")
     result = core.run(
-        DataConfig(path=pattern, label="species"), IngestConfig(), str(tmp_path / "o")
+        data=DataConfig(path=pattern, label="species"),
+        ingest=IngestConfig(),
+        output_uri=str(tmp_path / "o"),
     )
     assert result.span == 10
     assert sum(result.rows.values()) == 90
@@ -97,7 +105,7 @@ def test_glob_of_parquet_files(tmp_path, penguins_table):
     pq.write_table(penguins_table.slice(0, 200), tmp_path / "a.parquet")
     pq.write_table(penguins_table.slice(200), tmp_path / "b.parquet")
     data = DataConfig(path=str(tmp_path / "*.parquet"), label="species")
-    result = core.run(data, IngestConfig(), str(tmp_path / "o"))
+    result = core.run(data=data, ingest=IngestConfig(), output_uri=str(tmp_path / "o"))
     assert sum(result.rows.values()) == 344
     assert len(result.files) == 2
 
@@ -105,24 +113,36 @@ def test_glob_of_parquet_files(tmp_path, penguins_table):
 def test_column_types_override_inference(tmp_path, penguins_csv):
     data = DataConfig(path=penguins_csv, label="species", column_types={"year": "string"})
     out = str(tmp_path / "o")
-    core.run(data, IngestConfig(), out)
+    core.run(data=data, ingest=IngestConfig(), output_uri=out)
     assert _value(_examples(out, "train")[0], "year") == b"2007"
 
 
 def test_errors_name_the_field(tmp_path, penguins_csv):
     with pytest.raises(DataError, match=r"data.label: 'kind' is not a column.*species"):
-        core.run(DataConfig(path=penguins_csv, label="kind"), IngestConfig(), str(tmp_path / "a"))
+        core.run(
+            data=DataConfig(path=penguins_csv, label="kind"),
+            ingest=IngestConfig(),
+            output_uri=str(tmp_path / "a"),
+        )
     with pytest.raises(DataError, match="data.path: no file matches"):
-        core.run(DataConfig(path=str(tmp_path / "*.csv.nope"), label="y"), IngestConfig(), "x")
+        core.run(
+            data=DataConfig(path=str(tmp_path / "*.csv.nope"), label="y"),
+            ingest=IngestConfig(),
+            output_uri="x",
+        )
     with pytest.raises(DataError, match="ingest.partition_column: 'colour'"):
         core.run(
-            DataConfig(path=penguins_csv, label="species"),
-            IngestConfig(partition_column="colour"),
-            str(tmp_path / "b"),
+            data=DataConfig(path=penguins_csv, label="species"),
+            ingest=IngestConfig(partition_column="colour"),
+            output_uri=str(tmp_path / "b"),
         )
     (tmp_path / "data.json").write_text("{}")
     with pytest.raises(ConfigError, match="data.format"):
-        core.run(DataConfig(path=str(tmp_path / "data.json"), label="y"), IngestConfig(), "x")
+        core.run(
+            data=DataConfig(path=str(tmp_path / "data.json"), label="y"),
+            ingest=IngestConfig(),
+            output_uri="x",
+        )
 
 
 def test_a_late_value_that_breaks_the_inferred_type_names_the_fix(tmp_path):
@@ -161,13 +181,21 @@ def test_a_one_class_label_is_refused_at_ingest(tmp_path, penguins_table):
     """Caught where the data is read, not at transform: the Adelie rows only."""
     csv = write_csv(penguins_table.slice(0, 100), tmp_path / "adelie.csv")
     with pytest.raises(DataError, match=r"data.label: column 'species' .* one value \('Adelie'\)"):
-        core.run(DataConfig(path=csv, label="species"), IngestConfig(), str(tmp_path / "o"))
+        core.run(
+            data=DataConfig(path=csv, label="species"),
+            ingest=IngestConfig(),
+            output_uri=str(tmp_path / "o"),
+        )
 
 
 def test_ingest_records_empty_columns(tmp_path, penguins_table):
     empty = pa.nulls(penguins_table.num_rows, pa.string())
     csv = write_csv(penguins_table.append_column("notes", empty), tmp_path / "notes.csv")
-    result = core.run(DataConfig(path=csv, label="species"), IngestConfig(), str(tmp_path / "o"))
+    result = core.run(
+        data=DataConfig(path=csv, label="species"),
+        ingest=IngestConfig(),
+        output_uri=str(tmp_path / "o"),
+    )
     assert result.empty_columns == ["notes"]
     assert core.read_metadata(str(tmp_path / "o")).empty_columns == ["notes"]
 

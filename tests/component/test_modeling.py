@@ -36,16 +36,16 @@ SPLITS = ["train", "eval"]
 
 def _evaluate(cfg, paths, model_dir, baseline, out):
     return evaluate.run(
-        paths["examples"],
-        model_dir,
-        baseline,
-        transform.read_task(paths["graph"]),
-        os.path.join(paths["schema"], schema.SCHEMA_FILE),
-        cfg.evaluate,
-        FAST_BEAM,
-        str(out / "evaluation"),
-        str(out / "blessing"),
-        str(out / "report.html"),
+        examples_uri=paths["examples"],
+        model_dir=model_dir,
+        baseline_dir=baseline,
+        task=transform.read_task(paths["graph"]),
+        schema_path=os.path.join(paths["schema"], schema.SCHEMA_FILE),
+        cfg=cfg.evaluate,
+        beam_args=FAST_BEAM,
+        output_uri=str(out / "evaluation"),
+        blessing_uri=str(out / "blessing"),
+        report_path=str(out / "report.html"),
     )
 
 
@@ -156,7 +156,11 @@ def test_blessed_first_then_a_worse_model_is_gated(penguins, tmp_path):
     infra = str(tmp_path / "infra")  # infra validation itself: test_infra_validate.py
     infra_validate.write_blessing(infra_validate.InfraResult(True, ["answers match"]), infra)
     pushed = push.run(
-        paths["model"], str(tmp_path / "first" / "blessing"), infra, registry, {"run": "good"}
+        model_dir=paths["model"],
+        blessing_uri=str(tmp_path / "first" / "blessing"),
+        infra_blessing_uri=infra,
+        registry=registry,
+        metadata={"run": "good"},
     )
     assert pushed.pushed and registry.champion()["version"] == pushed.version
 
@@ -169,7 +173,11 @@ def test_blessed_first_then_a_worse_model_is_gated(penguins, tmp_path):
     assert (tmp_path / "second" / "blessing" / "NOT_BLESSED").exists()
     before = (registry.versions(), registry.champion())
     refused = push.run(
-        worse, str(tmp_path / "second" / "blessing"), infra, registry, {"run": "worse"}
+        model_dir=worse,
+        blessing_uri=str(tmp_path / "second" / "blessing"),
+        infra_blessing_uri=infra,
+        registry=registry,
+        metadata={"run": "worse"},
     )
     assert not refused.pushed and "not blessed" in refused.reason
     assert (registry.versions(), registry.champion()) == before
@@ -389,12 +397,12 @@ def test_user_run_fn_owns_training_and_export(penguins, tmp_path):
     )
     model_dir = str(tmp_path / "model")
     train.run_from_artifacts(
-        custom,
-        paths["transformed"],
-        paths["graph"],
-        paths["schema"],
-        model_dir,
-        str(tmp_path / "logs"),
+        cfg=custom,
+        transformed_uri=paths["transformed"],
+        graph_uri=paths["graph"],
+        schema_uri=paths["schema"],
+        model_dir=model_dir,
+        model_run_dir=str(tmp_path / "logs"),
     )
     assert (tmp_path / "model" / "schema_seen.txt").read_text().endswith("schema.pbtxt")
     model = tf.saved_model.load(model_dir)

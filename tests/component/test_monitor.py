@@ -103,7 +103,7 @@ def stationary(tmp_path_factory):
 
 
 def test_no_drift_raises_at_most_10_percent_false_alarms_over_21_windows(stationary):
-    results = [core.run(stationary, hour_window(h))[0] for h in range(1, 22)]
+    results = [core.run(cfg=stationary, window=hour_window(h))[0] for h in range(1, 22)]
     assert all(r.window["rows"] == 1000 and r.previous["rows"] == 1000 for r in results)
     assert all(r.champion_version is not None and r.run == "run-1" for r in results)
     # Every window was compared against both baselines, with every test counted.
@@ -132,7 +132,7 @@ def test_drift_in_one_feature_flags_that_feature_only(tmp_path, drift, feature):
     cfg, version = champion_setup(tmp_path)
     write_hour(cfg, 0, 1500, seed=7, version=version)
     write_hour(cfg, 1, 1500, seed=8, drifts=[drift], version=version)
-    result, markdown, page = core.run(cfg, hour_window(1))
+    result, markdown, page = core.run(cfg=cfg, window=hour_window(1))
     assert result.verdict == "drift"
     assert flagged_inputs(result) == {feature}
     kinds = {s["kind"] for s in result.shifts if s["flagged"] and s["feature"] == feature}
@@ -208,7 +208,7 @@ def test_live_quality_with_delayed_labels_equals_a_direct_computation(tmp_path):
             "monitor": cfg.monitor.model_copy(update={"labels": str(path), "min_window_rows": 100})
         }
     )
-    result, markdown, _ = core.run(cfg, hour_window(1))
+    result, markdown, _ = core.run(cfg=cfg, window=hour_window(1))
 
     predicted = (simulate.churn_probability(frame) >= 0.5).astype(int)
     direct = frame.assign(predicted=predicted, request_id=[f"h1-{i}" for i in range(len(frame))])
@@ -241,7 +241,7 @@ def test_labels_without_the_label_column_are_refused_naming_it(tmp_path):
 def test_too_few_rows_give_no_verdict(tmp_path):
     cfg, version = champion_setup(tmp_path, train_rows=500)
     write_hour(cfg, 1, 50, seed=5, version=version)
-    result, markdown, _ = core.run(cfg, hour_window(1))
+    result, markdown, _ = core.run(cfg=cfg, window=hour_window(1))
     assert result.verdict == "insufficient data" and not result.shifts
     assert "fewer than monitor.min_window_rows" in markdown
 
@@ -293,7 +293,7 @@ def test_a_dropped_feature_is_a_schema_anomaly_and_a_drift(tmp_path):
     cfg, version = champion_setup(tmp_path, train_rows=2000)
     write_hour(cfg, 0, 500, seed=7, version=version)
     write_hour(cfg, 1, 500, seed=8, drifts=["drop:device"], version=version)
-    result, markdown, _ = core.run(cfg, hour_window(1))
+    result, markdown, _ = core.run(cfg=cfg, window=hour_window(1))
     assert result.verdict == "drift"
     assert result.flagged == ["device (schema: Column dropped)"]
     assert not flagged_inputs(result)

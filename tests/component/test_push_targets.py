@@ -48,7 +48,15 @@ def pushable(tmp_path):
 def _push(pushable, deploy, version_stamp: list[int]):
     registry, model, blessing, infra = pushable
     # Versions are timestamps; successive pushes in one second get the next integer.
-    result = core.run(model, blessing, infra, registry, {"run": "r"}, True, deploy)
+    result = core.run(
+        model_dir=model,
+        blessing_uri=blessing,
+        infra_blessing_uri=infra,
+        registry=registry,
+        metadata={"run": "r"},
+        promote=True,
+        deploy=deploy,
+    )
     version_stamp.append(result.version)
     return result
 
@@ -307,7 +315,7 @@ class FakeEndpoint:
 
 
 def _assert_calls_match_the_real_sdk(calls):
-    from kubetfx.components.train.vertex import aiplatform
+    from kubetfx.components.gcp import aiplatform
 
     real = aiplatform()
     for name, kwargs in calls:

@@ -20,9 +20,12 @@ from tests.conftest import FAST_BEAM
 def penguin_stats(tmp_path_factory):
     root = tmp_path_factory.mktemp("stats")
     data = DataConfig()  # the built-in penguins
-    ingest.run(data, IngestConfig(), str(root / "examples"))
+    ingest.run(data=data, ingest=IngestConfig(), output_uri=str(root / "examples"))
     paths = statistics.run(
-        str(root / "examples"), ["train", "eval"], str(root / "stats"), FAST_BEAM
+        examples_uri=str(root / "examples"),
+        splits=["train", "eval"],
+        output_uri=str(root / "stats"),
+        beam_args=FAST_BEAM,
     )
     return root, paths
 
@@ -61,7 +64,11 @@ def test_inferred_schema_has_environments_domains_and_tight_presence(penguin_sta
     _, paths = penguin_stats
     store = ReferenceStore(str(tmp_path / "refs"), "penguins")
     result = schema.run(
-        {"train": paths["train"]}, "species", SchemaConfig(), store, str(tmp_path / "s")
+        stats_paths={"train": paths["train"]},
+        label="species",
+        cfg=SchemaConfig(),
+        reference=store,
+        output_uri=str(tmp_path / "s"),
     )
     assert result.source == "inferred"
     inferred = schema.load(result.path)
@@ -77,7 +84,11 @@ def test_schema_precedence_import_then_reference_then_infer(penguin_stats, tmp_p
     _, paths = penguin_stats
     store = ReferenceStore(str(tmp_path / "refs"), "penguins")
     first = schema.run(
-        {"train": paths["train"]}, "species", SchemaConfig(), store, str(tmp_path / "a")
+        stats_paths={"train": paths["train"]},
+        label="species",
+        cfg=SchemaConfig(),
+        reference=store,
+        output_uri=str(tmp_path / "a"),
     )
     curated = schema.load(first.path)
     tfdv.get_domain(curated, "island").value.append("Anvers")
@@ -85,17 +96,21 @@ def test_schema_precedence_import_then_reference_then_infer(penguin_stats, tmp_p
     store.set_schema(str(tmp_path / "reference.pbtxt"), "test")
 
     from_reference = schema.run(
-        {"train": paths["train"]}, "species", SchemaConfig(), store, str(tmp_path / "b")
+        stats_paths={"train": paths["train"]},
+        label="species",
+        cfg=SchemaConfig(),
+        reference=store,
+        output_uri=str(tmp_path / "b"),
     )
     assert from_reference.source == "reference"
     assert "Anvers" in tfdv.get_domain(schema.load(from_reference.path), "island").value
 
     imported = schema.run(
-        {"train": paths["train"]},
-        "species",
-        SchemaConfig(import_path=first.path),
-        store,
-        str(tmp_path / "c"),
+        stats_paths={"train": paths["train"]},
+        label="species",
+        cfg=SchemaConfig(import_path=first.path),
+        reference=store,
+        output_uri=str(tmp_path / "c"),
     )
     assert imported.source == "imported"
     assert "Anvers" not in tfdv.get_domain(schema.load(imported.path), "island").value
@@ -106,16 +121,26 @@ def test_schema_errors_name_the_field(penguin_stats, tmp_path):
     store = ReferenceStore(str(tmp_path / "refs"), "penguins")
     with pytest.raises(ConfigError, match="schema.import_path: schema file .* does not exist"):
         schema.run(
-            {"train": paths["train"]}, "species", SchemaConfig(import_path="/nope"), store, "x"
+            stats_paths={"train": paths["train"]},
+            label="species",
+            cfg=SchemaConfig(import_path="/nope"),
+            reference=store,
+            output_uri="x",
         )
     (tmp_path / "bad.pbtxt").write_text("feature { nme: 'x' }")
     with pytest.raises(ConfigError, match="schema.import_path: .* not a valid schema.pbtxt"):
         schema.run(
-            {"train": paths["train"]},
-            "species",
-            SchemaConfig(import_path=str(tmp_path / "bad.pbtxt")),
-            store,
-            "x",
+            stats_paths={"train": paths["train"]},
+            label="species",
+            cfg=SchemaConfig(import_path=str(tmp_path / "bad.pbtxt")),
+            reference=store,
+            output_uri="x",
         )
     with pytest.raises(DataError, match="data.label: 'kind'"):
-        schema.run({"train": paths["train"]}, "kind", SchemaConfig(), store, str(tmp_path / "d"))
+        schema.run(
+            stats_paths={"train": paths["train"]},
+            label="kind",
+            cfg=SchemaConfig(),
+            reference=store,
+            output_uri=str(tmp_path / "d"),
+        )

@@ -21,22 +21,31 @@ SPLITS = ["train", "eval"]
 
 def _stats(tmp_path, name: str, csv: str, label: str) -> str:
     root = tmp_path / name
-    ingest.run(DataConfig(path=csv, label=label), IngestConfig(), str(root / "examples"))
-    statistics.run(str(root / "examples"), SPLITS, str(root / "stats"), FAST_BEAM)
+    ingest.run(
+        data=DataConfig(path=csv, label=label),
+        ingest=IngestConfig(),
+        output_uri=str(root / "examples"),
+    )
+    statistics.run(
+        examples_uri=str(root / "examples"),
+        splits=SPLITS,
+        output_uri=str(root / "stats"),
+        beam_args=FAST_BEAM,
+    )
     return str(root / "stats")
 
 
 def _validate(tmp_path, stats_uri, schema_path, store, label, cfg=None, name="v"):
     return validate.run(
-        stats_uri,
-        schema_path,
-        SPLITS,
-        label,
-        cfg or ValidateConfig(),
-        store,
-        f"run-{name}",
-        str(tmp_path / name / "anomalies"),
-        str(tmp_path / name / "report.md"),
+        stats_uri=stats_uri,
+        schema_path=schema_path,
+        splits=SPLITS,
+        label=label,
+        cfg=cfg or ValidateConfig(),
+        reference=store,
+        run_name=f"run-{name}",
+        output_uri=str(tmp_path / name / "anomalies"),
+        report_path=str(tmp_path / name / "report.md"),
     )
 
 
@@ -48,11 +57,11 @@ def churn(tmp_path_factory):
     stats_uri = _stats(tmp, "base", str(tmp / "base.csv"), generate.LABEL)
     store = ReferenceStore(str(tmp / "refs"), "churn")
     inferred = schema.run(
-        {split: statistics.stats_path(stats_uri, split) for split in SPLITS},
-        generate.LABEL,
-        SchemaConfig(),
-        store,
-        str(tmp / "s"),
+        stats_paths={split: statistics.stats_path(stats_uri, split) for split in SPLITS},
+        label=generate.LABEL,
+        cfg=SchemaConfig(),
+        reference=store,
+        output_uri=str(tmp / "s"),
     )
     first = _validate(tmp, stats_uri, inferred.path, store, generate.LABEL, name="first")
     assert first.passed and not first.distances  # no baseline yet: nothing to drift from

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -117,6 +118,36 @@ def test_second_run_is_compared_with_the_champion(good_run):
     assert registry.champion()["version"] == registry.versions()[-1] != champion["version"]
 
 
+def test_in_process_run_is_the_same_pipeline(good_run):
+    """`kubetfx run --in-process` (one process, no kfp.local) runs the same steps in the same
+    order, writes the same artifacts with the same metadata keys, and is compared with the
+    champion like any later run."""
+    workdir, kfp_dir, _ = good_run
+    registry = ModelRegistry(str(workdir / "model_registry"), "penguins")
+    before = len(registry.versions())
+    beam = [f"--beam-arg={arg}" for arg in FAST_BEAM]
+    done = kubetfx("run", "--in-process", *beam, cwd=workdir)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for index, step in enumerate(STEPS, start=1):
+        assert f"[{index}/{len(STEPS)}] {step}: SUCCESS" in done.stdout
+    assert "compared with champion" in done.stdout
+    in_process_dir = max(run_dirs(workdir), key=os.path.getmtime)
+    assert in_process_dir != kfp_dir
+
+    def outputs(run_dir):
+        found = {}
+        for step in STEPS:
+            body = json.loads(Path(run_dir, step, "executor_output.json").read_text())
+            for name, entry in body["artifacts"].items():
+                (artifact,) = entry["artifacts"]
+                assert artifact["uri"] == os.path.join(run_dir, step, name)
+                found[(step, name)] = sorted(artifact.get("metadata", {}))
+        return found
+
+    assert outputs(in_process_dir) == outputs(kfp_dir)
+    assert len(registry.versions()) == before + 1
+
+
 def _mutate(table: pa.Table, case: str) -> pa.Table:
     if case == "type change":
         text = pc.binary_join_element_wise(table["bill_length_mm"].cast(pa.string()), "mm", "")
@@ -140,15 +171,18 @@ def _mutate(table: pa.Table, case: str) -> pa.Table:
 
 
 @pytest.mark.parametrize(
-    ("case", "feature"),
+    ("case", "feature", "runner"),
     [
-        ("type change", "bill_length_mm"),
-        ("new category", "island"),
-        ("missing column", "sex"),
-        ("flood of missing values", "body_mass_g"),
+        ("type change", "bill_length_mm", []),
+        ("new category", "island", []),
+        ("missing column", "sex", []),
+        ("flood of missing values", "body_mass_g", []),
+        ("new category", "island", ["--in-process"]),
     ],
 )
-def test_bad_data_fails_at_validate_and_loses_nothing(good_run, penguins_table, case, feature):
+def test_bad_data_fails_at_validate_and_loses_nothing(
+    good_run, penguins_table, case, feature, runner
+):
     workdir, good_dir, _ = good_run
     reference = workdir / "references" / "penguins"
     champion = ModelRegistry(str(workdir / "model_registry"), "penguins").champion()
@@ -157,11 +191,15 @@ def test_bad_data_fails_at_validate_and_loses_nothing(good_run, penguins_table, 
     bad_csv = write_csv(_mutate(penguins_table, case), workdir / f"{case.replace(' ', '_')}.csv")
     beam = [f"--beam-arg={arg}" for arg in FAST_BEAM]
     done = kubetfx(
-        "run", "--data", bad_csv, "--label", "species", "--name", "penguins", *beam, cwd=workdir
-    )
+        "run", "--data", bad_csv, "--label", "species", "--name", "penguins", *beam, *runner,
+        cwd=workdir,
+    )  # fmt: skip
 
     assert done.returncode == 1, done.stdout[-2000:]
-    assert "Inner task failed: 'validate'" in done.stdout
+    failed = (
+        "step 'validate' failed: ValidationFailed" if runner else "Inner task failed: 'validate'"
+    )
+    assert failed in done.stdout
     assert any(line.split()[:2] == ["validate", "FAILED"] for line in done.stdout.splitlines())
     assert f"train: {feature}:" in done.stdout  # the summary names the feature
     assert "source: reference" in done.stdout  # validated against the reference schema

@@ -77,15 +77,15 @@ def write_run(root, name: str, frames: dict, registry) -> None:
     anomalies = os.path.join(run_dir, "validate", "anomalies")
     try:
         validate_core.run(
-            stats,
-            schema_path,
-            list(frames),
-            "species",
-            ValidateConfig(),
-            ReferenceStore(os.path.join(root, "references"), "penguins"),
-            name,
-            anomalies,
-            os.path.join(run_dir, "validate", "report"),
+            stats_uri=stats,
+            schema_path=schema_path,
+            splits=list(frames),
+            label="species",
+            cfg=ValidateConfig(),
+            reference=ReferenceStore(os.path.join(root, "references"), "penguins"),
+            run_name=name,
+            output_uri=anomalies,
+            report_path=os.path.join(run_dir, "validate", "report"),
         )
     except ValidationFailed:
         fileio.write_text(os.path.join(run_dir, "run.log"), "Inner task failed: 'validate'\n")

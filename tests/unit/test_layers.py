@@ -103,39 +103,8 @@ def cycles(graph) -> list[list[str]]:
     return sorted(found)
 
 
-# What is left to untangle (issue 16), allowed here so that nothing NEW gets in: the monitor's
-# act step starts a training run through the runners, which closes a cycle through the
-# monitoring pipeline. Remove entries as they are fixed; the tests fail on anything not
-# listed, and on a listed entry that no longer exists.
-KNOWN_UPWARD = {
-    "kubetfx.components.monitor.component -> kubetfx.runners",
-    "kubetfx.components.monitor.component -> kubetfx.runners.monitor",
-}
-KNOWN_CYCLE = {  # all of it through that one upward import
-    "kubetfx.components.monitor.component",
-    "kubetfx.pipelines.catalog",
-    "kubetfx.pipelines.monitoring",
-    "kubetfx.runners.cloud",
-    "kubetfx.runners.monitor",
-    "kubetfx.runners.submit",
-    "kubetfx.runners.submit_kubeflow",
-    "kubetfx.runners.submit_vertex",
-}
-
-
 # Stages read each other's outputs through kubetfx.components.contracts (file names and
 # readers) and the shared modules beside the stages, never through another stage's modules.
-# Left to untangle (issue 16): the drift comparators and slices monitoring shares with validate
-# and evaluate, the statistics view's HTML helpers, the headline metrics push records, and
-# the Vertex SDK set-up push shares with train.
-KNOWN_CROSS_STAGE = {
-    "kubetfx.components.monitor.compare -> kubetfx.components.validate.core",
-    "kubetfx.components.monitor.core -> kubetfx.components.evaluate.core",
-    "kubetfx.components.monitor.report -> kubetfx.components.statistics.html",
-    "kubetfx.components.push.component -> kubetfx.components.evaluate.core",
-    "kubetfx.components.push.component -> kubetfx.components.evaluate.results",
-    "kubetfx.components.push.vertex -> kubetfx.components.train.vertex",
-}
 
 
 def cross_stage_imports(graph) -> list[str]:
@@ -156,27 +125,17 @@ def _logic_graph() -> dict[str, set[str]]:
 
 
 def problems(graph) -> list[str]:
-    found = [f"upward import: {p}" for p in upward_imports(graph) if p not in KNOWN_UPWARD]
+    found = [f"upward import: {p}" for p in upward_imports(graph)]
+    found += [f"import cycle: {' <-> '.join(c)}" for c in cycles(graph)]
     found += [
-        f"import cycle: {' <-> '.join(c)}" for c in cycles(graph) if not set(c) <= KNOWN_CYCLE
-    ]
-    found += [
-        f"cross-stage import (use kubetfx.components.contracts): {edge}"
+        f"cross-stage import (use kubetfx.components.contracts or a shared module): {edge}"
         for edge in cross_stage_imports(graph)
-        if edge not in KNOWN_CROSS_STAGE
     ]
     return found
 
 
-def test_no_new_upward_import_or_cycle():
+def test_no_upward_import_cycle_or_cross_stage_import():
     assert problems(_logic_graph()) == []
-
-
-def test_the_known_list_is_not_stale():
-    graph = _logic_graph()
-    assert set(upward_imports(graph)) >= KNOWN_UPWARD, "remove the fixed entries"
-    assert {m for c in cycles(graph) for m in c} == KNOWN_CYCLE, "remove the fixed entries"
-    assert set(cross_stage_imports(graph)) == KNOWN_CROSS_STAGE, "remove the fixed entries"
 
 
 def test_the_checks_catch_what_they_are_for():
@@ -200,9 +159,5 @@ def test_the_checks_catch_what_they_are_for():
 
 if __name__ == "__main__":  # `make lint`: print what is wrong, exit 1
     found = problems(_logic_graph())
-    left = (
-        f"left: {len(KNOWN_UPWARD)} upward imports, a cycle of {len(KNOWN_CYCLE)} modules, "
-        f"{len(KNOWN_CROSS_STAGE)} cross-stage imports"
-    )
-    print("\n".join(found) or f"layers: no new upward import or cycle ({left})")
+    print("\n".join(found) or "layers: no upward import, no cycle, no cross-stage import")
     sys.exit(1 if found else 0)

@@ -9,6 +9,7 @@ import pytest
 from tensorflow_model_analysis.proto import validation_result_pb2
 
 from kubetfx.components.config import EvaluateConfig, MetricThreshold, PipelineConfig, TrainConfig
+from kubetfx.components.config_loader import load_config
 from kubetfx.components.evaluate import blessing
 from kubetfx.components.evaluate.core import eval_config
 from kubetfx.components.registry import ModelRegistry
@@ -141,11 +142,20 @@ def test_unknown_threshold_metric_is_a_config_error():
         eval_config(task, cfg, [], with_baseline=False)
 
 
-def test_penguins_default_gate_and_no_gate_for_own_data():
-    assert PipelineConfig().evaluate.thresholds["accuracy"].lower == 0.9
-    own = PipelineConfig.model_validate({"data": {"path": "x.csv", "label": "y"}})
-    assert own.evaluate.thresholds == {}
+def test_penguins_gate_comes_from_its_default_file_and_not_to_own_data():
+    penguins = load_config(None)
+    assert penguins.evaluate.thresholds["accuracy"].lower == 0.9
+    assert penguins.evaluate.sensitive_features == ["sex"]
+    assert [c.feature for c in penguins.evaluate.directional] == ["flipper_length_mm"]
+    # A key the user sets replaces the file's; the others stay.
+    mine = load_config(None, {"evaluate.sensitive_features": ["island"]})
+    assert mine.evaluate.sensitive_features == ["island"]
+    assert mine.evaluate.thresholds == penguins.evaluate.thresholds
+    own = load_config(None, {"data.path": "x.csv", "data.label": "y"})
+    assert own.evaluate.thresholds == {} and own.evaluate.invariance == []
     assert own.push.model_name == "x"
+    # A bare PipelineConfig is the code's defaults only: no dataset's settings inside.
+    assert PipelineConfig().evaluate.thresholds == {}
 
 
 def _fake_model(path) -> str:

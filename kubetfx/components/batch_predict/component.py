@@ -21,11 +21,11 @@ def batch_predict(config: str, predictions: Output[Dataset]) -> None:
     # then holds the summary and says where they are.
     output = cfg.batch_predict.output or predictions.path
     result = core.run(
-        cfg.batch_predict.input,
-        ModelRegistry(cfg.push.registry, cfg.push.model_name),
-        cfg.batch_predict,
-        output,
-        cfg.beam_args_for("batch_predict"),
+        input_pattern=cfg.batch_predict.input,
+        registry=ModelRegistry(cfg.push.registry, cfg.push.model_name),
+        cfg=cfg.batch_predict,
+        output_uri=output,
+        beam_args=cfg.beam_args_for("batch_predict"),
     )
     if output != predictions.path:
         summary_file = core.SUMMARY_FILE

@@ -22,7 +22,7 @@ import time
 
 from kubetfx.components import fileio
 from kubetfx.components.batch_predict import formats
-from kubetfx.components.config import BatchPredictConfig
+from kubetfx.components.batch_predict.config import BatchPredictConfig
 from kubetfx.components.registry import ModelRegistry
 from kubetfx.errors import ConfigError, DataError
 
@@ -66,6 +66,7 @@ def resolve_model(registry: ModelRegistry, choice: int | str) -> tuple[int, str]
 
 
 def run(
+    *,
     input_pattern: str,
     registry: ModelRegistry,
     cfg: BatchPredictConfig,

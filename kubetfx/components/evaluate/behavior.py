@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kubetfx.components.config import DirectionalCheck, EvaluateConfig, InvarianceCheck
 from kubetfx.components.contracts import SERVING_DEFAULT
+from kubetfx.components.evaluate.config import DirectionalCheck, EvaluateConfig, InvarianceCheck
 from kubetfx.errors import ConfigError
 
 

@@ -13,20 +13,25 @@ import json
 import sys
 
 from kubetfx.components import fileio
-from kubetfx.components.config import EvaluateConfig, MetricThreshold
+from kubetfx.components.config import PipelineConfig
 from kubetfx.components.contracts import (
+    METRICS_FILE,
+    SCHEMA_FILE,
     SERVING_TF_EXAMPLE,
     Task,
+    default_slices,
     examples_pattern,
+    headline,
     load_schema,
+    read_task,
 )
 from kubetfx.components.evaluate import behavior
 from kubetfx.components.evaluate import blessing as blessing_rules
+from kubetfx.components.evaluate.config import EvaluateConfig, MetricThreshold
 from kubetfx.errors import ConfigError, DataError
 
 LABEL_KEY = "__label__"
 CANDIDATE, BASELINE = "candidate", "baseline"
-METRICS_FILE = "metrics.json"
 PROGRESS_EVERY = 20_000
 FAIRNESS_MODULE = "fairness_indicators.fairness_indicators_metrics"
 # Metrics a threshold may name, per task: (TFMA class, its config).
@@ -41,16 +46,6 @@ THRESHOLD_METRICS = {
         "example_count": ("ExampleCount", {}),
     },
 }
-
-
-def default_slices(schema, label: str, max_values: int = 10) -> list[str]:
-    """Every categorical feature with a small domain (a slice per value is readable)."""
-    domains = {d.name: len(d.value) for d in schema.string_domain}
-    return sorted(
-        f.name
-        for f in schema.feature
-        if f.name != label and f.domain and 0 < domains.get(f.domain, 0) <= max_values
-    )
 
 
 def _add_thresholds(metric, spec, with_baseline: bool, tfma) -> None:
@@ -166,9 +161,77 @@ class EvaluationResult:
     blessing: blessing_rules.Blessing
     metrics: dict[str, dict[str, float]]  # slice name -> metric -> value (candidate)
     baseline_metrics: dict[str, float]  # overall metrics of the champion, if any
+    baseline: str | None = None  # the champion's model directory, when there was one
+    # Classification only: confusion matrix (rows actual, columns predicted) and ROC points
+    # (fpr, tpr, threshold) of the positive class of a binary label.
+    confusion_matrix: list[list[int]] | None = None
+    classes: tuple[str, ...] = ()
+    roc: list[tuple[float, float, float]] | None = None
+
+    def headline_metrics(self) -> dict[str, float]:
+        """What the Kubeflow UI's metrics table shows: the headline metrics of each slice."""
+        return {
+            name if slice_name == "overall" else f"{name} | {slice_name}": value
+            for slice_name, values in self.metrics.items()
+            for name, value in headline(values).items()
+        }
+
+    def blessing_metadata(self) -> dict:
+        return {
+            "blessed": self.blessing.blessed,
+            "reasons": self.blessing.reasons,
+            "baseline": self.baseline or "",
+        }
+
+
+def log_to(*, result: EvaluationResult, metrics, classification_metrics) -> None:
+    """Log the result into the step's kfp Metrics and ClassificationMetrics artifacts."""
+    for name, value in result.headline_metrics().items():
+        metrics.log_metric(name, value)
+    if result.confusion_matrix is not None:
+        classification_metrics.log_confusion_matrix(list(result.classes), result.confusion_matrix)
+    if result.roc:
+        fpr, tpr, thresholds = (list(v) for v in zip(*result.roc, strict=True))
+        classification_metrics.log_roc_curve(fpr, tpr, thresholds)
+
+
+def run_from_artifacts(
+    *,
+    cfg: PipelineConfig,
+    examples_uri: str,
+    model_dir: str,
+    graph_uri: str,
+    schema_uri: str,
+    output_uri: str,
+    blessing_uri: str,
+    report_path: str,
+) -> EvaluationResult:
+    """The evaluate step on its artifacts: the candidate against the registry's champion."""
+    from kubetfx.components.evaluate import results
+    from kubetfx.components.registry import ModelRegistry
+
+    task = read_task(graph_uri)
+    champion = ModelRegistry(cfg.push.registry, cfg.push.model_name).champion_path()
+    result = run(
+        examples_uri=examples_uri,
+        model_dir=model_dir,
+        baseline_dir=champion,
+        task=task,
+        schema_path=fileio.join(schema_uri, SCHEMA_FILE),
+        cfg=cfg.evaluate,
+        beam_args=cfg.beam_args_for("evaluate", fileio.tree_size(examples_uri)),
+        output_uri=output_uri,
+        blessing_uri=blessing_uri,
+        report_path=report_path,
+    )
+    if not task.is_classification:
+        return result
+    matrix, roc = results.classification_plots(output_uri, candidate_key(champion), task)
+    return dataclasses.replace(result, confusion_matrix=matrix, classes=task.classes, roc=roc)
 
 
 def run(
+    *,
     examples_uri: str,
     model_dir: str,
     baseline_dir: str | None,
@@ -253,7 +316,7 @@ def run(
     )
     fileio.write_text(fileio.join(blessing_uri, blessing_rules.RESULT_FILE), decision.to_json())
     fileio.write_text(report_path, results.report_html(metrics, baseline_metrics, decision, task))
-    return EvaluationResult(decision, metrics, baseline_metrics)
+    return EvaluationResult(decision, metrics, baseline_metrics, baseline_dir)
 
 
 def gate_threshold(gate: blessing_rules.NaiveGate) -> MetricThreshold:

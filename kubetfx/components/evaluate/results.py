@@ -90,12 +90,6 @@ def classification_plots(output_uri: str, model_name: str, task: Task):
     return matrix, roc
 
 
-def headline(metrics: dict[str, float]) -> dict[str, float]:
-    """The few overall numbers a summary shows."""
-    keys = ("accuracy", "example_count", "mean_squared_error", "mean_absolute_error", "calibration")
-    return {k: metrics[k] for k in keys if k in metrics}
-
-
 def _cell(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
 

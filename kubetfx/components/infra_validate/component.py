@@ -13,7 +13,12 @@ def infra_validate(
     from kubetfx.components.infra_validate import core
 
     cfg = PipelineConfig.from_json(config)
-    result = core.run(model.path, examples.path, cfg.infra_validate, infra_blessing.path)
+    result = core.run(
+        model_dir=model.path,
+        examples_uri=examples.path,
+        cfg=cfg.infra_validate,
+        out_uri=infra_blessing.path,
+    )
     infra_blessing.metadata.update(
         {
             "blessed": int(result.blessed),

@@ -21,13 +21,13 @@ import tempfile
 import numpy as np
 
 from kubetfx.components import fileio
-from kubetfx.components.config import InfraValidateConfig
 from kubetfx.components.contracts import (
     INFRA_BLESSED,
     INFRA_FILE,
     INFRA_NOT_BLESSED,
     InfraResult,
 )
+from kubetfx.components.infra_validate.config import InfraValidateConfig
 from kubetfx.errors import ServerFailed
 from kubetfx.serving import contract
 from kubetfx.serving.process import ServerProcess, request, serving_python
@@ -36,7 +36,9 @@ RESULT_FILE = INFRA_FILE
 MODEL = "candidate"
 
 
-def run(model_dir: str, examples_uri: str, cfg: InfraValidateConfig, out_uri: str) -> InfraResult:
+def run(
+    *, model_dir: str, examples_uri: str, cfg: InfraValidateConfig, out_uri: str
+) -> InfraResult:
     python = serving_python(cfg.server_python)  # a setup error, not a verdict on the model
     serialized = _eval_examples(examples_uri, cfg.examples)
     expected = _in_process(model_dir, serialized)

@@ -8,7 +8,7 @@ def ingest(config: str, examples: Output[Dataset]) -> None:
     from kubetfx.components.ingest import core
 
     cfg = PipelineConfig.from_json(config)
-    result = core.run(cfg.data, cfg.ingest, examples.path)
+    result = core.run(data=cfg.data, ingest=cfg.ingest, output_uri=examples.path)
     examples.metadata.update(
         {
             "tfx_type": "Examples",

@@ -14,10 +14,10 @@ import numpy as np
 import pyarrow as pa
 
 from kubetfx.components import fileio
-from kubetfx.components.config import BUILTIN_PENGUINS, DataConfig, IngestConfig
 from kubetfx.components.contracts import INGEST_FILE as METADATA_FILE
 from kubetfx.components.contracts import IngestResult
 from kubetfx.components.contracts import read_ingest as read_metadata
+from kubetfx.components.ingest.config import BUILTIN_PENGUINS, DataConfig, IngestConfig
 from kubetfx.components.ingest.inputs import ColumnCheck, read_batches
 from kubetfx.errors import ConfigError, DataError
 
@@ -153,7 +153,7 @@ def auto_shards(input_bytes: int, per_shard: int = 32 * 2**20, most: int = 64) -
     return max(1, min(most, -(-input_bytes // per_shard)))
 
 
-def run(data: DataConfig, ingest: IngestConfig, output_uri: str) -> IngestResult:
+def run(*, data: DataConfig, ingest: IngestConfig, output_uri: str) -> IngestResult:
     """Read data.path and write {output_uri}/Split-{name}/data_tfrecord-SSSSS-of-NNNNN.gz."""
     import tensorflow as tf
     from tfx_bsl.coders import example_coder

@@ -17,10 +17,9 @@ import json
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
+from kubetfx.components.contracts import METRICS_FILE
 from kubetfx.components.reference import HISTORY_FILE, ReferenceStore
 from kubetfx.components.registry import ModelRegistry
-
-METRICS_FILE = "metrics.json"  # kubetfx/components/evaluate/core.py
 
 
 @dataclasses.dataclass(frozen=True)

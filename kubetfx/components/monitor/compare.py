@@ -22,7 +22,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from kubetfx.components.config import MonitorConfig, ValidateConfig
+from kubetfx.components.anomalies import read_anomalies, read_distances, set_comparators
+from kubetfx.components.monitor.config import MonitorConfig
 from kubetfx.components.monitor.window import PREDICTION_PREFIX
 
 QUANTILES = 1  # statistics_pb2.Histogram.QUANTILES
@@ -148,8 +149,6 @@ def monitoring_schema(schema, window_stats, cfg: MonitorConfig, label: str):
     """The champion's schema plus the prediction columns, with drift and skew comparators."""
     import tensorflow_data_validation as tfdv
 
-    from kubetfx.components.validate.core import set_comparators
-
     schema = type(schema).FromString(schema.SerializeToString())
     inferred = tfdv.infer_schema(window_stats, infer_feature_shape=False)
     names = {f.name for f in schema.feature}
@@ -159,13 +158,7 @@ def monitoring_schema(schema, window_stats, cfg: MonitorConfig, label: str):
             if feature.domain:
                 domain = tfdv.get_domain(inferred, feature.name)
                 schema.string_domain.add().CopyFrom(domain)
-    thresholds = ValidateConfig(
-        drift_threshold=cfg.drift_threshold,
-        drift_thresholds=cfg.drift_thresholds,
-        skew_threshold=cfg.skew_threshold,
-        skew_thresholds=cfg.skew_thresholds,
-    )
-    set_comparators(schema, thresholds, label)
+    set_comparators(schema, cfg, label)
     for feature in schema.feature:
         if feature.name.startswith(PREDICTION_PREFIX):
             feature.ClearField("skew_comparator")  # training data has no predictions
@@ -180,25 +173,23 @@ def distances(schema, window_stats, previous_stats, training_stats) -> tuple[dic
     """
     import tensorflow_data_validation as tfdv
 
-    from kubetfx.components.validate.core import _anomalies, _distances
-
     found = {}
     if previous_stats is not None:
         drift = tfdv.validate_statistics(
             window_stats, schema, environment="SERVING", previous_statistics=previous_stats
         )
-        found.update({(d.feature, d.kind): d for d in _distances(drift) if d.kind == "drift"})
+        found.update({(d.feature, d.kind): d for d in read_distances(drift) if d.kind == "drift"})
     if training_stats is not None:
         skew = tfdv.validate_statistics(
             training_stats, schema, environment="TRAINING", serving_statistics=window_stats
         )
-        found.update({(d.feature, d.kind): d for d in _distances(skew) if d.kind == "skew"})
+        found.update({(d.feature, d.kind): d for d in read_distances(skew) if d.kind == "skew"})
     plain = type(schema).FromString(schema.SerializeToString())
     for feature in plain.feature:
         feature.ClearField("drift_comparator")
         feature.ClearField("skew_comparator")
     checked = tfdv.validate_statistics(window_stats, plain, environment="SERVING")
-    return found, _anomalies(checked, "window")
+    return found, read_anomalies(checked, "window")
 
 
 # --- two-sample tests ----------------------------------------------------------------------

@@ -55,6 +55,14 @@ class MonitorConfig(DistanceThresholds):
         None, description="POST alerts (JSON) to this http(s) URL; default: a log line only."
     )
     retrain: bool = Field(False, description="Start the training pipeline on a drift.")
+    retrain_trigger: str = Field(
+        "kubetfx.runners.monitor:trigger_training",
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="What starts the training run (module:function, called with the config, "
+        "the platform and the monitoring result URI; returns a run name). The default runs "
+        "the training pipeline on the monitor's platform; point it at your own function to "
+        "retrain elsewhere (a CI job, a webhook).",
+    )
     cooldown_seconds: float = Field(
         86400.0, ge=0.0, description="At most one triggered training run per cooldown."
     )

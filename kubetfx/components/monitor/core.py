@@ -45,6 +45,15 @@ class MonitorResult:
     def from_json(cls, text: str) -> MonitorResult:
         return cls(**json.loads(text))
 
+    def metadata(self) -> dict:
+        """The result artifact's metadata (what the Kubeflow UI shows)."""
+        return {
+            "verdict": self.verdict,
+            "flagged": self.flagged,
+            "window_rows": self.window["rows"],
+            "result_uri": self.uri,
+        }
+
     def summary(self) -> dict:
         return {
             "model": self.model,
@@ -85,7 +94,7 @@ def _champion_predictions(frame: pd.DataFrame, version: int | None) -> pd.DataFr
 
 
 def _quality(cfg: PipelineConfig, frame: pd.DataFrame, schema, base) -> tuple[dict, list]:
-    from kubetfx.components.evaluate.core import default_slices
+    from kubetfx.components.contracts import default_slices
 
     labels = quality.read_labels(cfg.monitor.labels, cfg.data.label)
     joined = quality.join(frame, labels)
@@ -98,7 +107,21 @@ def _quality(cfg: PipelineConfig, frame: pd.DataFrame, schema, base) -> tuple[di
     return info, quality.compare(live, base.eval_metrics())
 
 
-def run(cfg: PipelineConfig, window: windows.Window) -> tuple[MonitorResult, str, str]:
+def run_from_artifacts(
+    *, cfg: PipelineConfig, result_uri: str, report_path: str, view_path: str
+) -> MonitorResult:
+    """The monitor step: watch the configured window (resolved now: a scheduled run watches
+    the last monitor.window), and write the result and reports into the step's artifacts."""
+    mon = cfg.monitor
+    window = windows.resolve(None if mon.start else mon.window, mon.start, mon.end)
+    outcome, markdown, page = run(cfg=cfg, window=window)
+    fileio.write_text(fileio.join(result_uri, RESULT_FILE), outcome.to_json())
+    fileio.write_text(report_path, markdown)
+    fileio.write_text(view_path, page)
+    return outcome
+
+
+def run(*, cfg: PipelineConfig, window: windows.Window) -> tuple[MonitorResult, str, str]:
     """Compare the window with the previous one and the champion's training data; write the
     result and reports under monitor.output_dir. Returns (result, markdown, html)."""
     from kubetfx.components.contracts import load_statistics

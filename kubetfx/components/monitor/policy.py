@@ -23,10 +23,12 @@ import urllib.request
 from collections.abc import Callable
 
 from kubetfx.components import fileio
-from kubetfx.components.config import MonitorConfig
+from kubetfx.components.config import PipelineConfig
+from kubetfx.components.monitor.config import MonitorConfig
 
 log = logging.getLogger("kubetfx.monitor")
 STATE_FILE = "state.json"
+DECISION_FILE = "decision.json"  # the act step's output
 HISTORY = 50  # decisions kept in the state file
 
 
@@ -161,3 +163,31 @@ def apply(
     state = dataclasses.replace(state, history=(*state.history, entry))
     state.save(cfg.output_dir)
     return dataclasses.replace(decision, state=state)
+
+
+def act(*, cfg: PipelineConfig, platform: str, result_uri: str, decision_uri: str) -> dict:
+    """The monitor's act step: apply the policy to a monitoring result; write and return
+    the decision. A retrain goes through monitor.retrain_trigger (module:function)."""
+    from kubetfx.components.module_file import load_callable
+    from kubetfx.components.monitor import core
+
+    outcome = core.MonitorResult.from_json(
+        fileio.read_text(fileio.join(result_uri, core.RESULT_FILE))
+    )
+    trigger = load_callable(cfg.monitor.retrain_trigger, "monitor.retrain_trigger")
+    chosen = apply(
+        outcome.verdict,
+        datetime.datetime.fromisoformat(outcome.window["end"]),
+        outcome.uri,
+        outcome.summary(),
+        cfg.monitor,
+        lambda cause: trigger(cfg, platform, cause),
+    )
+    body = {
+        "alert": chosen.alert,
+        "retrain": chosen.retrain,
+        "reason": chosen.reason,
+        "state": dataclasses.asdict(chosen.state),
+    }
+    fileio.write_text(fileio.join(decision_uri, DECISION_FILE), json.dumps(body, indent=2))
+    return body

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html as _html
 from typing import TYPE_CHECKING
 
-from kubetfx.components.statistics import html as stats_html
+from kubetfx.components import stats_html
 
 if TYPE_CHECKING:
     from kubetfx.components.monitor.core import MonitorResult

@@ -7,10 +7,21 @@ infra blessing from infra_validate (the real server loads it and answers like th
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 
-from kubetfx.components.contracts import read_blessing, read_infra_blessing
+from kubetfx.components import fileio
+from kubetfx.components.config import PipelineConfig
+from kubetfx.components.contracts import (
+    headline,
+    read_blessing,
+    read_infra_blessing,
+    read_ingest,
+    read_metrics,
+)
 from kubetfx.components.registry import ModelRegistry
+
+RESULT_FILE = "push.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,8 +33,64 @@ class PushResult:
     champion: bool = False
     deployed: str = ""  # where push.destination serves it (empty for the registry only)
 
+    def metadata(self, destination: str) -> dict:
+        """The pushed_model artifact's metadata (what the Kubeflow UI shows)."""
+        return {
+            "pushed": self.pushed,
+            "version": self.version or -1,
+            "registry_path": self.path or "",
+            "reason": self.reason,
+            "champion": self.champion,
+            "destination": destination,
+            "deployed": self.deployed,
+        }
+
+
+def run_from_artifacts(
+    *,
+    cfg: PipelineConfig,
+    run_name: str,
+    model_dir: str,
+    blessing_uri: str,
+    infra_blessing_uri: str,
+    evaluation_uri: str,
+    examples_uri: str,
+    output_uri: str,
+) -> PushResult:
+    """The push step on its artifacts: the registry record says where the model came from
+    (run, data fingerprint, headline metrics); push.destination deploys it."""
+    from kubetfx.components.push.deploy import target_for
+
+    target = target_for(cfg)  # None: the registry only (push.destination 'local')
+    data = read_ingest(examples_uri)
+    metrics = read_metrics(evaluation_uri)
+    record = {
+        "run": run_name,
+        "model_name": cfg.push.model_name,
+        "data": {
+            "path": cfg.data.path,
+            "span": data.span,
+            "fingerprint": data.fingerprint,
+            "rows": data.rows,
+        },
+        "metrics": headline(metrics["candidate"].get("overall", {})),
+    }
+    result = run(
+        model_dir=model_dir,
+        blessing_uri=blessing_uri,
+        infra_blessing_uri=infra_blessing_uri,
+        registry=ModelRegistry(cfg.push.registry, cfg.push.model_name),
+        metadata=record,
+        promote=cfg.push.promote,
+        deploy=target.deploy if target is not None else None,
+    )
+    body = json.dumps(dataclasses.asdict(result), indent=2)
+    fileio.write_text(fileio.join(output_uri, RESULT_FILE), body)
+    return result
+
 
 def run(
+    *,
     model_dir: str,
     blessing_uri: str,
     infra_blessing_uri: str,

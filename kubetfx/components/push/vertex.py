@@ -12,8 +12,8 @@ gives the previous one all traffic and undeploys the newest.
 from __future__ import annotations
 
 from kubetfx.components.config import PipelineConfig
+from kubetfx.components.gcp import aiplatform, api_errors
 from kubetfx.components.registry import ModelRegistry
-from kubetfx.components.train.vertex import aiplatform, api_errors
 from kubetfx.errors import ConfigError, DeployFailed
 
 TF_SERVING_VERSION = "2.16"  # the training TensorFlow; prebuilt serving container to match

@@ -11,11 +11,11 @@ def schema(config: str, statistics: Input[Artifact], schema: Output[Artifact]) -
 
     cfg = PipelineConfig.from_json(config)
     result = core.run(
-        {split: stats_path(statistics.path, split) for split in cfg.ingest.splits},
-        cfg.data.label,
-        cfg.schema_,
-        ReferenceStore(cfg.reference_root, cfg.data.name),
-        schema.path,
+        stats_paths={split: stats_path(statistics.path, split) for split in cfg.ingest.splits},
+        label=cfg.data.label,
+        cfg=cfg.schema_,
+        reference=ReferenceStore(cfg.reference_root, cfg.data.name),
+        output_uri=schema.path,
     )
     schema.metadata.update(
         {

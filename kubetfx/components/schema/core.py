@@ -10,7 +10,6 @@ import dataclasses
 import math
 
 from kubetfx.components import fileio
-from kubetfx.components.config import SchemaConfig
 from kubetfx.components.contracts import (
     SCHEMA_FILE,
     SERVING,
@@ -20,6 +19,7 @@ from kubetfx.components.contracts import (
 from kubetfx.components.contracts import load_schema as load
 from kubetfx.components.contracts import write_schema as write
 from kubetfx.components.reference import ReferenceStore
+from kubetfx.components.schema.config import SchemaConfig
 from kubetfx.errors import DataError
 
 
@@ -145,6 +145,7 @@ def _set_range(feature, low: float, high: float, margin: float) -> None:
 
 
 def run(
+    *,
     stats_paths: dict[str, str],
     label: str,
     cfg: SchemaConfig,

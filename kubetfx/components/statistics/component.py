@@ -13,10 +13,11 @@ def statistics(
     cfg = PipelineConfig.from_json(config)
     splits = list(cfg.ingest.splits)
     paths = core.run(
-        examples.path,
-        splits,
-        statistics.path,
-        cfg.beam_args_for("statistics", fileio.tree_size(examples.path)),
+        examples_uri=examples.path,
+        splits=splits,
+        output_uri=statistics.path,
+        beam_args=cfg.beam_args_for("statistics", fileio.tree_size(examples.path)),
     )
-    fileio.write_text(view.path, core.render_html(paths, f"Statistics: {cfg.data.name}"))
+    page = core.render_html(stats_by_split=paths, title=f"Statistics: {cfg.data.name}")
+    fileio.write_text(view.path, page)
     statistics.metadata.update({"tfx_type": "ExampleStatistics", "split_names": splits})

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from kubetfx.components import fileio
+from kubetfx.components import stats_html as html
 from kubetfx.components.contracts import STATS_FILE, examples_pattern, split_dir, stats_path
 from kubetfx.components.contracts import load_statistics as load
-from kubetfx.components.statistics import html
 
 __all__ = [
     "STATS_FILE",
@@ -19,7 +19,7 @@ __all__ = [
 
 
 def run(
-    examples_uri: str, splits: list[str], output_uri: str, beam_args: list[str]
+    *, examples_uri: str, splits: list[str], output_uri: str, beam_args: list[str]
 ) -> dict[str, str]:
     """Write {output_uri}/Split-{split}/FeatureStats.pb for each split; return the paths."""
     import apache_beam as beam

@@ -29,12 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     text = args.config_json or fileio.read_text(args.config)
     cfg = PipelineConfig.from_json(text)
     result = run_from_artifacts(
-        cfg,
-        args.transformed_examples,
-        args.transform_graph,
-        args.schema,
-        args.model,
-        args.model_run,
+        cfg=cfg,
+        transformed_uri=args.transformed_examples,
+        graph_uri=args.transform_graph,
+        schema_uri=args.schema,
+        model_dir=args.model,
+        model_run_dir=args.model_run,
     )
     if result.is_chief:
         write_result(result, args.model_run)

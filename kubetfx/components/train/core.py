@@ -13,10 +13,11 @@ import os
 import tempfile
 
 from kubetfx.components import fileio
-from kubetfx.components.config import PipelineConfig, TrainConfig, TransformConfig
+from kubetfx.components.config import PipelineConfig, TransformConfig
 from kubetfx.components.contracts import Task
 from kubetfx.components.module_file import load_module_fn
 from kubetfx.components.train import export
+from kubetfx.components.train.config import TrainConfig
 from kubetfx.components.train.model import ModelContext
 from kubetfx.errors import ConfigError
 
@@ -28,6 +29,17 @@ class TrainResult:
     epochs: int
     final_metrics: dict[str, float]
     is_chief: bool
+
+    def metadata(self, backend: str) -> dict:
+        """The Model artifact's metadata (what the Kubeflow UI shows)."""
+        return {
+            "framework": "tensorflow",
+            "backend": backend,
+            "strategy": self.strategy,
+            "replicas": self.replicas,
+            "epochs": self.epochs,
+            **{k: round(v, 6) for k, v in self.final_metrics.items()},
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +178,7 @@ def _seed(cfg: TrainConfig) -> None:
 
 
 def run(
+    *,
     transformed: dict[str, str],
     graph_uri: str,
     schema_path: str,
@@ -237,6 +250,7 @@ def run(
 
 
 def run_from_artifacts(
+    *,
     cfg: PipelineConfig,
     transformed_uri: str,
     graph_uri: str,
@@ -255,15 +269,15 @@ def run_from_artifacts(
     schema_path = fileio.join(schema_uri, SCHEMA_FILE)
     task = read_task(graph_uri)
     result = run(
-        patterns,
-        graph_uri,
-        schema_path,
-        task,
-        read_rows(transformed_uri)["train"],
-        cfg.train,
-        cfg.transform,
-        model_dir,
-        model_run_dir,
+        transformed=patterns,
+        graph_uri=graph_uri,
+        schema_path=schema_path,
+        task=task,
+        train_rows=read_rows(transformed_uri)["train"],
+        cfg=cfg.train,
+        tcfg=cfg.transform,
+        model_dir=model_dir,
+        model_run_dir=model_run_dir,
     )
     if result.is_chief:
         # The request contract travels with the model to the registry and the server.

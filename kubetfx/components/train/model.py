@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from kubetfx.components.config import TrainConfig
 from kubetfx.components.contracts import Task
+from kubetfx.components.train.config import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ import uuid
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
 from kubetfx.components.resources import TPUS, step_settings
-from kubetfx.components.train.core import TrainResult
+from kubetfx.components.train.core import TrainResult, run_from_artifacts
 from kubetfx.errors import ConfigError, TrainingFailed
 
 RESULT_FILE = "train_result.json"  # the chief's TrainResult, in the model_run directory
@@ -51,6 +51,22 @@ def read_result(model_run_uri: str) -> TrainResult:
     if not fileio.exists(path):
         raise TrainingFailed(f"the workers succeeded but the chief wrote no {path}")
     return TrainResult(**json.loads(fileio.read_text(path)))
+
+
+def train_step(*, cfg: PipelineConfig, paths: dict[str, str], uris: dict[str, str]) -> TrainResult:
+    """The train step: in this process on the artifacts' local paths (train.backend 'local'),
+    or on workers that read their URIs. Both dicts are keyed by the worker flags
+    ('transformed-examples', 'transform-graph', 'schema', 'model', 'model-run')."""
+    if cfg.train.backend != "local":
+        return train(cfg, uris)
+    return run_from_artifacts(
+        cfg=cfg,
+        transformed_uri=paths["transformed-examples"],
+        graph_uri=paths["transform-graph"],
+        schema_uri=paths["schema"],
+        model_dir=paths["model"],
+        model_run_dir=paths["model-run"],
+    )
 
 
 def train(

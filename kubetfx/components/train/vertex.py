@@ -9,40 +9,14 @@ kubetfx.components.train.core reads: MultiWorkerMirroredStrategy across them, th
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-
 from kubetfx.components.config import PipelineConfig
+from kubetfx.components.gcp import aiplatform, api_errors
 from kubetfx.components.resources import accelerator_names, step_settings
 from kubetfx.errors import ConfigError, TrainingFailed
 
 DEFAULT_MACHINE = "n1-standard-8"
 # TPU v5e single-host machines by slice topology.
 V5E_MACHINES = {"1x1": "ct5lp-hightpu-1t", "2x2": "ct5lp-hightpu-4t", "2x4": "ct5lp-hightpu-8t"}
-
-
-def aiplatform():
-    # The Google Cloud SDK warns about future Python and library versions on import; they
-    # are not the user's to act on here.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        from google.cloud import aiplatform as sdk
-    return sdk
-
-
-@contextlib.contextmanager
-def api_errors(error: type[Exception], what: str):
-    """Google client errors (and failed jobs) as `error`, saying what was attempted."""
-    aiplatform()
-    import google.api_core.exceptions
-    import google.auth.exceptions
-
-    try:
-        yield
-    except google.auth.exceptions.DefaultCredentialsError as e:
-        raise error(f"{what}: no Google credentials ({e})") from e
-    except (google.api_core.exceptions.GoogleAPIError, RuntimeError) as e:
-        raise error(f"{what}: {e}") from e
 
 
 def _machine_spec(cfg: PipelineConfig) -> dict:

@@ -13,7 +13,7 @@ import json
 import tempfile
 
 from kubetfx.components import fileio
-from kubetfx.components.config import TransformConfig
+from kubetfx.components.config import PipelineConfig
 from kubetfx.components.contracts import (
     ROWS_FILE,
     TASK_FILE,
@@ -23,9 +23,11 @@ from kubetfx.components.contracts import (
     read_ingest,
     read_rows,
     read_task,
+    schema_path,
     split_dir,
 )
 from kubetfx.components.module_file import load_module_fn
+from kubetfx.components.transform.config import TransformConfig
 from kubetfx.components.transform.task import Task, densify
 
 __all__ = [
@@ -98,6 +100,7 @@ def with_label(user_fn, task: Task):
 
 
 def run(
+    *,
     examples_uri: str,
     schema_path: str,
     splits: list[str],
@@ -183,3 +186,25 @@ def resolve_task(examples_uri: str, label: str, requested: str, cfg: TransformCo
 
     seen = read_ingest(examples_uri)
     return resolve(requested, label, seen.columns[label], seen.label_values, cfg.max_classes)
+
+
+def run_from_artifacts(
+    *, cfg: PipelineConfig, examples_uri: str, schema_uri: str, graph_uri: str, transformed_uri: str
+) -> Task:
+    """The transform step on its artifacts: the task from what ingest saw of the label, then
+    the transform graph and the transformed splits. Returns the task."""
+    task = resolve_task(
+        examples_uri=examples_uri, label=cfg.data.label, requested=cfg.train.task, cfg=cfg.transform
+    )
+    run(
+        examples_uri=examples_uri,
+        schema_path=schema_path(schema_uri),
+        splits=list(cfg.ingest.splits),
+        task=task,
+        label=cfg.data.label,
+        cfg=cfg.transform,
+        graph_uri=graph_uri,
+        transformed_uri=transformed_uri,
+        beam_args=cfg.beam_args_for("transform", fileio.tree_size(examples_uri)),
+    )
+    return task

@@ -13,28 +13,22 @@ def validate(
     report: Output[Markdown],
 ) -> None:
     from kubetfx.components.config import PipelineConfig
-    from kubetfx.components.contracts import SCHEMA_FILE
+    from kubetfx.components.contracts import schema_path
     from kubetfx.components.reference import ReferenceStore
     from kubetfx.components.validate import core
 
     cfg = PipelineConfig.from_json(config)
     anomalies.metadata["tfx_type"] = "ExampleAnomalies"
     result = core.run(
-        statistics.path,
-        f"{schema.path}/{SCHEMA_FILE}",
-        list(cfg.ingest.splits),
-        cfg.data.label,
-        cfg.validate_,
-        ReferenceStore(cfg.reference_root, cfg.data.name),
-        run_name,
-        anomalies.path,
-        report.path,
+        stats_uri=statistics.path,
+        schema_path=schema_path(schema.path),
+        splits=list(cfg.ingest.splits),
+        label=cfg.data.label,
+        cfg=cfg.validate_,
+        reference=ReferenceStore(cfg.reference_root, cfg.data.name),
+        run_name=run_name,
+        output_uri=anomalies.path,
+        report_path=report.path,
         examples_uri=examples.path,
     )
-    anomalies.metadata.update(
-        {
-            "anomaly_count": len(result.anomalies),
-            "flagged_distances": sum(d.flagged for d in result.distances),
-            "warnings": result.warnings,
-        }
-    )
+    anomalies.metadata.update(result.metadata())

@@ -12,34 +12,20 @@ import dataclasses
 import json
 
 from kubetfx.components import contracts, fileio
-from kubetfx.components.config import ValidateConfig
+from kubetfx.components.anomalies import (
+    Anomaly,
+    Distance,
+    read_anomalies,
+    read_distances,
+    set_comparators,
+)
 from kubetfx.components.reference import ReferenceStore
 from kubetfx.components.validate import report
+from kubetfx.components.validate.config import ValidateConfig
 from kubetfx.errors import ValidationFailed
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 RESULT_FILE = "validation.json"
-
-
-@dataclasses.dataclass(frozen=True)
-class Anomaly:
-    split: str
-    feature: str
-    short: str
-    description: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Distance:
-    feature: str
-    kind: str  # "drift" | "skew"
-    measure: str  # "L-infinity" | "Jensen-Shannon"
-    value: float
-    threshold: float
-
-    @property
-    def flagged(self) -> bool:
-        return self.value > self.threshold
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,53 +58,20 @@ class ValidationResult:
             body.get("warnings", []),
         )
 
+    def metadata(self) -> dict:
+        """The anomalies artifact's metadata (what the Kubeflow UI shows)."""
+        return {
+            "anomaly_count": len(self.anomalies),
+            "flagged_distances": sum(d.flagged for d in self.distances),
+            "warnings": self.warnings,
+        }
+
     def failure_message(self) -> str:
         lines = [f"data validation found {len(self.anomalies)} blocking anomalies:"]
         lines += [f"  {a.split}: {a.feature}: {a.short} ({a.description})" for a in self.anomalies]
         return "\n".join(lines)
 
 
-def set_comparators(schema, cfg: ValidateConfig, label: str) -> None:
-    """Give every feature a drift and a skew comparator with its configured threshold."""
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    numeric = (schema_pb2.INT, schema_pb2.FLOAT)
-    for feature in schema.feature:
-        drift = cfg.drift_thresholds.get(feature.name, cfg.drift_threshold)
-        skew = cfg.skew_thresholds.get(feature.name, cfg.skew_threshold)
-        is_numeric = feature.type in numeric and not feature.HasField("string_domain")
-        for comparator, threshold in (
-            (feature.drift_comparator, drift),
-            (feature.skew_comparator, skew),
-        ):
-            if is_numeric:
-                comparator.jensen_shannon_divergence.threshold = threshold
-            else:
-                comparator.infinity_norm.threshold = threshold
-        if feature.name == label:
-            feature.ClearField("skew_comparator")  # no label in serving traffic
-
-
-def _anomalies(anomalies_proto, split: str) -> list[Anomaly]:
-    found = []
-    for feature, info in sorted(anomalies_proto.anomaly_info.items()):
-        short = "; ".join(r.short_description for r in info.reason) or info.short_description
-        description = "; ".join(r.description for r in info.reason) or info.description
-        found.append(Anomaly(split, feature, short, description))
-    info = anomalies_proto.dataset_anomaly_info
-    if info.reason:
-        found.append(
-            Anomaly(
-                split,
-                "(dataset)",
-                "; ".join(r.short_description for r in info.reason),
-                "; ".join(r.description for r in info.reason),
-            )
-        )
-    return found
-
-
-_MEASURES = {1: "L-infinity", 2: "Jensen-Shannon"}
 _RANGE_REASONS = {
     "INT_TYPE_SMALL_INT",
     "INT_TYPE_BIG_INT",
@@ -181,21 +134,8 @@ def _explain_ranges(found: list[Anomaly], counts: dict, schema_origin: str) -> l
     return out
 
 
-def _distances(anomalies_proto) -> list[Distance]:
-    found = []
-    for info in anomalies_proto.drift_skew_info:
-        feature = ".".join(info.path.step)
-        for kind, measurements in (
-            ("drift", info.drift_measurements),
-            ("skew", info.skew_measurements),
-        ):
-            for m in measurements:
-                measure = _MEASURES.get(m.type, str(m.type))
-                found.append(Distance(feature, kind, measure, float(m.value), float(m.threshold)))
-    return sorted(found, key=lambda d: (d.kind, -d.value))
-
-
 def run(
+    *,
     stats_uri: str,
     schema_path: str,
     splits: list[str],
@@ -241,13 +181,13 @@ def run(
         fileio.write_bytes(
             fileio.join(output_uri, f"Split-{split}", ANOMALIES_FILE), result.SerializeToString()
         )
-        found = _anomalies(result, split)
+        found = read_anomalies(result, split)
         ranged = _range_features(result)
         if ranged and examples_uri:
             counts = count_out_of_range(examples_uri, split, schema, ranged)
             found = _explain_ranges(found, counts, reference.schema_path)
         anomalies += found
-        distances += _distances(result)
+        distances += read_distances(result)
     warnings = [
         f"feature {name!r} has no value in any row of the first run: left out of the model "
         f"(DEPRECATED in the schema; set lifecycle_stage in {reference.schema_path} to use it)"
