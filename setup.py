@@ -17,6 +17,7 @@ TFX_LINE = [
     "fairness-indicators>=0.47,<0.48",
     "tensorflow-metadata>=1.16,<1.17",
     "tfx-bsl>=1.16.1,<1.17",
+    "tensorflow-serving-api>=2.16,<2.17",  # push writes warmup requests (PredictionLog)
     "apache-beam[gcp]>=2.61,<2.62",
     "pyarrow>=10,<11",
     "protobuf>=4.25,<5",
@@ -52,6 +53,7 @@ setup(
         # this extra's requirements, as requirements/serving-lock.txt pins them.
         "server": [
             "tensorflow>=2.16,<2.17",
+            "tensorflow-serving-api>=2.16,<2.17",  # warmup requests (PredictionLog)
             "kserve>=0.15,<0.16",
             "fastapi>=0.110",
             "uvicorn>=0.30",
@@ -69,7 +71,6 @@ setup(
             "nbclient>=0.10",
             "nbformat>=5.10",
             "ipykernel>=6",
-            "tensorflow-serving-api>=2.16,<2.17",
             "great-tables>=0.20,<0.21",
             "vega-datasets>=0.9,<0.10",
         ],

@@ -1,5 +1,5 @@
 """The `kubetfx` command line: run, batch-predict, monitor, compile, submit, schedule,
-promote, rollback, generate, reference, config.
+promote, rollback, generate, reference, registry, config.
 
 Exit codes: 0 success, 1 the run failed (a step failed, e.g. blocking anomalies),
 2 bad flags or config (a message names the field; no traceback).
@@ -193,6 +193,42 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return runner.cmd_monitor(load_config(args.config, overrides), args)
 
 
+def cmd_registry(args: argparse.Namespace) -> int:
+    """`kubetfx registry gc`: report and remove what interrupted pushes left in the registry."""
+    from kubetfx.components import fileio, registry
+    from kubetfx.components.config_loader import load_config, localize
+    from kubetfx.errors import RegistryError
+
+    grace = registry.GC_GRACE_SECONDS if args.grace_seconds is None else args.grace_seconds
+    if not grace >= 0:  # also NaN
+        raise ConfigError(f"--grace-seconds: give 0 or more seconds, got {grace:g}")
+    root = localize(load_config(args.config, {"push.registry": args.registry})).push.registry
+    if not fileio.exists(root):
+        raise ConfigError(
+            f"--registry: {root} does not exist; give the registry root that push writes to "
+            "(push.registry)"
+        )
+    models = registry.model_names(root)
+    if args.model is not None and args.model not in models:
+        raise ConfigError(
+            f"--model: {root} holds no model {args.model!r} (it holds: "
+            f"{', '.join(models) or 'none'})"
+        )
+    found = registry.collect_garbage(
+        root, [args.model] if args.model else models, grace, args.dry_run
+    )
+    for item in found:
+        print(item.describe())
+    said = {"removed": "removed", "would remove": "to remove (dry run)", "kept": "kept (young)"}
+    counts = {text: sum(i.action == action for i in found) for action, text in said.items()}
+    done = ", ".join(f"{n} {text}" for text, n in counts.items() if n) or "nothing to remove"
+    print(f"kubetfx: registry gc of {root} (grace {grace:g} s): {done}")
+    failed = sum(i.action == "failed" for i in found)
+    if failed:
+        raise RegistryError(f"{failed} leftover(s) could not be removed (see above)")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from kubetfx.components.config_loader import to_yaml
 
@@ -210,6 +246,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kubetfx.components.registry import GC_GRACE_SECONDS
     from kubetfx.runners.submit import add_cloud_flags, renamed_flag
 
     parser = argparse.ArgumentParser(prog="kubetfx", description=__doc__.split("\n")[0])
@@ -319,6 +356,30 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--dry-run", action="store_true", help="cluster targets: print, send nothing")
     _config_flags(mon)
     mon.set_defaults(func=cmd_monitor)
+
+    reg = sub.add_parser(
+        "registry", help="look after the model registry: gc removes what killed pushes left"
+    )
+    reg.add_argument(
+        "action",
+        choices=("gc",),
+        help="gc: list and remove staging directories and temporary files of killed pushes",
+    )
+    reg.add_argument("--registry", help="registry root, local or gs:// (default push.registry)")
+    reg.add_argument("--model", help="only this model (default: every model in the registry)")
+    reg.add_argument(
+        "--grace-seconds",
+        type=float,
+        metavar="N",
+        help="leave leftovers that changed in the last N seconds: they may belong to a push "
+        f"still running (default {GC_GRACE_SECONDS:g}, one hour)",
+    )
+    reg.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed, remove nothing"
+    )
+    reg.add_argument("--config", help="YAML config file (see `kubetfx config`)")
+    _verbose_flag(reg)
+    reg.set_defaults(func=cmd_registry)
 
     conf = sub.add_parser("config", help="print the effective config as YAML")
     _config_flags(conf)

@@ -46,6 +46,15 @@ def examples_pattern(examples_uri: str, split: str) -> str:
     return fileio.join(split_dir(examples_uri, split), "*.gz")
 
 
+def read_examples(examples_uri: str, split: str, limit: int) -> list[bytes]:
+    """The first `limit` serialized tf.Examples of a split, in file order."""
+    import tensorflow as tf
+
+    files = fileio.glob(examples_pattern(examples_uri, split))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)
+    return [r.numpy() for r in records]
+
+
 def stats_path(uri: str, split: str) -> str:
     return fileio.join(split_dir(uri, split), STATS_FILE)
 

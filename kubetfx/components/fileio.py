@@ -115,22 +115,31 @@ def copy(src: str, dst: str) -> None:
         shutil.copyfile(_local(src), _local(dst))
 
 
-def copy_tree(src: str, dst: str, last: str | None = None) -> None:
-    """Copy a directory tree; the file named `last` (e.g. saved_model.pb) is copied at the end."""
+def copy_tree(
+    src: str, dst: str, last: str | None = None, extra: dict[str, bytes] | None = None
+) -> None:
+    """Copy a directory tree, plus `extra` files (relative path -> bytes, replacing the tree's
+    file of that name); the file named `last` (e.g. saved_model.pb) is written at the end."""
     if not is_remote(src) and not is_remote(dst):
         ignore = shutil.ignore_patterns(last) if last else None
         shutil.copytree(_local(src), _local(dst), ignore=ignore, dirs_exist_ok=True)
-        if last:
-            shutil.copyfile(os.path.join(_local(src), last), os.path.join(_local(dst), last))
-        return
-    files = []
-    for root, _, names in _gfile().walk(src):
-        files += [join(root, n) for n in names]
-    files.sort(key=lambda f: os.path.basename(f) == last)
-    for path in files:
-        target = join(dst, os.path.relpath(path, src))
+    else:
+        files = []
+        for root, _, names in _gfile().walk(src):
+            files += [join(root, n) for n in names if n != last]
+        for path in files:
+            target = join(dst, os.path.relpath(path, src))
+            makedirs(os.path.dirname(target))
+            _gfile().copy(path, target, overwrite=True)
+    for relative, data in (extra or {}).items():
+        target = join(dst, relative)
         makedirs(os.path.dirname(target))
-        _gfile().copy(path, target, overwrite=True)
+        write_bytes(target, data)
+    if last:
+        if is_remote(src) or is_remote(dst):
+            _gfile().copy(join(src, last), join(dst, last), overwrite=True)
+        else:
+            shutil.copyfile(os.path.join(_local(src), last), os.path.join(_local(dst), last))
 
 
 def replace_file(src: str, dst: str) -> None:

@@ -40,7 +40,8 @@ class Servable:
     path: str
     signatures: dict[str, Any]
     contract: Contract
-    loaded_in_seconds: float
+    loaded_in_seconds: float  # warmup included
+    warmup_requests: int = 0  # replayed from assets.extra before it was served
 
     @property
     def features(self) -> list[Feature]:
@@ -100,7 +101,25 @@ def load_servable(name: str, version: int, path: str) -> Servable:
     )
     # Keep `loaded` alive through the signatures' captured variables.
     signatures = {k: _Bound(v, loaded) for k, v in signatures.items()}
-    return Servable(name, version, path, signatures, served, time.perf_counter() - start)
+    servable = Servable(name, version, path, signatures, served, 0.0)
+    replayed = _warm_up(servable)
+    return dataclasses.replace(
+        servable, loaded_in_seconds=time.perf_counter() - start, warmup_requests=replayed
+    )
+
+
+def _warm_up(servable: Servable) -> int:
+    """Replay the version's warmup requests (assets.extra/tf_serving_warmup_requests) before
+    it is served, as TF Serving does; a request that fails fails the load."""
+    from kubetfx.serving import warmup
+
+    try:
+        requests = warmup.read(servable.path)
+        for signature, inputs in requests:
+            servable.predict(signature, inputs)
+    except Exception as e:  # a corrupt file or a request the model refuses: not servable
+        raise LoadError(f"warmup failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from e
+    return len(requests)
 
 
 class _Bound:
@@ -166,8 +185,21 @@ class ModelManager:
         return bool(self._views) and all(v.servables for v in self._views.values())
 
     def start(self) -> None:
+        self._collect_garbage()
         self._thread = threading.Thread(target=self._loop, name="registry-poll", daemon=True)
         self._thread.start()
+
+    def _collect_garbage(self) -> None:
+        """At start, remove what killed pushes left in the registry (`kubetfx registry gc` with
+        the default grace period: a younger leftover may be a push in progress and stays). A
+        failure, e.g. a registry the server may only read, is logged and serving goes on."""
+        try:
+            for name in self._model_names():
+                for item in ModelRegistry(self.cfg.registry, name).collect_garbage():
+                    level = logging.WARNING if item.action == "failed" else logging.INFO
+                    log.log(level, "registry gc: %s", item.describe())
+        except Exception:
+            log.warning("registry gc at start failed; serving anyway", exc_info=True)
 
     def stop(self) -> None:
         self._stop.set()
@@ -245,7 +277,10 @@ class ModelManager:
             return VersionStatus(version, END, str(e))
         self._failed.pop((name, version), None)
         seconds = servables[version].loaded_in_seconds
-        log.info("%s version %s loaded in %.1f s", name, version, seconds)
+        warmed = servables[version].warmup_requests
+        log.info(
+            "%s version %s loaded in %.1f s (%d warmup requests)", name, version, seconds, warmed
+        )
         return VersionStatus(version, AVAILABLE)
 
     def _labels(self, registry: ModelRegistry, complete: list[int]):

@@ -102,6 +102,9 @@ def test_first_run_is_blessed_and_pushed_as_champion(good_run):
     assert registry.champion()["version"] == version
     assert any("answers match" in r for r in registry.metadata(version)["infra_blessing"])
     assert registry.metadata(version)["metrics"]["accuracy"] == pytest.approx(accuracy, abs=1e-3)
+    # The version carries warmup requests (TF Serving's file) for the server to replay.
+    warmup = Path(registry.version_dir(version), "assets.extra", "tf_serving_warmup_requests")
+    assert warmup.stat().st_size > 0
 
 
 def test_second_run_is_compared_with_the_champion(good_run):

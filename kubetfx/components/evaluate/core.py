@@ -23,6 +23,7 @@ from kubetfx.components.contracts import (
     examples_pattern,
     headline,
     load_schema,
+    read_examples,
     read_task,
 )
 from kubetfx.components.evaluate import behavior
@@ -291,7 +292,7 @@ def run(
         validation = None
     checks = (
         behavior.run_checks(
-            model_dir, _read_examples(examples_uri, cfg.behavior_rows), cfg, task.classes
+            model_dir, read_examples(examples_uri, "eval", cfg.behavior_rows), cfg, task.classes
         )
         if cfg.invariance or cfg.directional
         else ([], [])
@@ -359,15 +360,6 @@ def naive_gate(examples_uri: str, task: Task, schema, margin: float) -> blessing
     if not len(values):
         raise DataError("evaluate: no labelled eval rows to compute the naive baseline on")
     return blessing_rules.regression_gate(float(values.mean()), float(values.var()), margin)
-
-
-def _read_examples(examples_uri: str, limit: int) -> list[bytes]:
-    """The first `limit` eval examples, in file order (enough for the behavioral checks)."""
-    import tensorflow as tf
-
-    files = fileio.glob(examples_pattern(examples_uri, "eval"))
-    records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)
-    return [r.numpy() for r in records]
 
 
 def candidate_key(baseline_dir: str | None) -> str:

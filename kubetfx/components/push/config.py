@@ -80,6 +80,14 @@ class PushConfig(Section):
         description="Traffic share of a newly deployed model until `kubetfx promote`; 100 "
         "rolls it out at once. The first deployment always gets 100.",
     )
+    warmup_rows: int = Field(
+        8,
+        ge=0,
+        le=1000,
+        description="Eval rows written as the version's warmup requests "
+        "(assets.extra/tf_serving_warmup_requests, TF Serving's format), replayed by the "
+        "server before the version answers. 0: none.",
+    )
     kserve: KServePushConfig = Field(default_factory=KServePushConfig)
     vertex: VertexPushConfig = Field(default_factory=VertexPushConfig)
 

@@ -15,6 +15,7 @@ from kubetfx.components.config import PipelineConfig
 from kubetfx.components.contracts import (
     headline,
     read_blessing,
+    read_examples,
     read_infra_blessing,
     read_ingest,
     read_metrics,
@@ -83,6 +84,12 @@ def run_from_artifacts(
         metadata=record,
         promote=cfg.push.promote,
         deploy=target.deploy if target is not None else None,
+        extra_files=lambda: warmup_files(
+            examples_uri=examples_uri,
+            model_dir=model_dir,
+            model_name=cfg.push.model_name,
+            rows=cfg.push.warmup_rows,
+        ),
     )
     body = json.dumps(dataclasses.asdict(result), indent=2)
     fileio.write_text(fileio.join(output_uri, RESULT_FILE), body)
@@ -98,9 +105,11 @@ def run(
     metadata: dict,
     promote: bool = True,
     deploy: Callable[[ModelRegistry, int], str] | None = None,
+    extra_files: Callable[[], dict[str, bytes]] | None = None,
 ) -> PushResult:
     """Push a doubly blessed model. Otherwise the registry and the champion are untouched.
 
+    `extra_files()` (e.g. the warmup requests) are written into the version with the model.
     `deploy(registry, version)` (push.destination) runs after the version is in the registry and
     before it becomes the champion: if it raises, the previous model keeps serving, the
     champion stays, and the version remains in the registry as a challenger.
@@ -112,7 +121,8 @@ def run(
     if not infra.blessed:
         return PushResult(False, None, None, "not infra-blessed: " + "; ".join(infra.reasons))
     record = {**metadata, "blessing": blessing.reasons, "infra_blessing": infra.reasons}
-    version = registry.push(model_dir, record, make_champion=False)
+    extra = extra_files() if extra_files is not None else {}
+    version = registry.push(model_dir, record, make_champion=False, extra_files=extra)
     deployed = deploy(registry, version) if deploy is not None else ""
     if promote:
         registry.set_champion(version)
@@ -125,3 +135,17 @@ def run(
         promote,
         deployed,
     )
+
+
+def warmup_files(
+    *, examples_uri: str, model_dir: str, model_name: str, rows: int
+) -> dict[str, bytes]:
+    """The version's warmup requests (TF Serving's assets.extra/tf_serving_warmup_requests)
+    from the first `rows` eval rows; none for rows 0 or a model without a request contract."""
+    from kubetfx.serving import contract, warmup
+
+    served = contract.read(model_dir)
+    examples = read_examples(examples_uri, "eval", rows) if rows else []
+    if served is None or not examples:
+        return {}
+    return {warmup.WARMUP_FILE: warmup.encode(warmup.records(examples, served, model_name))}
