@@ -53,7 +53,9 @@ setup(
         # this extra's requirements, as requirements/serving-lock.txt pins them.
         "server": [
             "tensorflow>=2.16,<2.17",
-            "tensorflow-serving-api>=2.16,<2.17",  # warmup requests (PredictionLog)
+            "tensorflow-serving-api>=2.16,<2.17",  # gRPC services, warmup requests
+            "grpcio>=1.62",
+            "protobuf>=4.21,<5",
             "kserve>=0.15,<0.16",
             "fastapi>=0.110",
             "uvicorn>=0.30",

@@ -206,6 +206,75 @@ def first_requests(champion_dir: str, model: str, repeats: int) -> dict:
     return {name: {k: spread(v, 2) for k, v in m.items()} for name, m in measured.items()}
 
 
+def _grpc_request(row: dict, model: str) -> bytes:
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    for name, value in row.items():
+        if isinstance(value, str):
+            request.inputs[name].CopyFrom(tf.make_tensor_proto([value], dtype=tf.string))
+        else:
+            request.inputs[name].CopyFrom(tf.make_tensor_proto([value], dtype=tf.float64))
+    return request.SerializeToString()
+
+
+def transports(registry_root: str, model: str, seconds: float) -> dict:
+    """1-row requests over REST (wrk) and gRPC (a multi-process client), with and without
+    dynamic batching, against the in-process one-row call rate of the same signature."""
+    from bench.load import grpc_load, wrk
+
+    champion = ModelRegistry(registry_root, model).champion()
+    servable = load_servable(model, champion["version"], champion["path"])
+    row = next(r for r in _rows(servable.features) if None not in r.values())
+    body = json.dumps({"instances": [row]}).encode()
+    grpc_body = _grpc_request(row, model)
+    batch = parse_tf_serving({"instances": [row]}, servable.contract)
+    in_process = _drive(InProcessCall(servable), [batch], 1, 2000)
+    method = "/tensorflow.serving.PredictionService/Predict"
+    cells = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for batching in (True, False):
+            config = f"{tmp}/serving-{batching}.yaml"
+            with open(config, "w") as f:
+                f.write(f"serving:\n  batching:\n    enabled: {str(batching).lower()}\n")
+            args = ["--config", config, "--registry", registry_root, "--model", model]
+            server = ServerProcess(
+                serving_python(), [*args, "--log-dir", tmp], f"{tmp}/server-{batching}.log"
+            )
+            with server:
+                server.wait_available(model, 180)
+                url = f"{server.url}/v1/models/{model}:predict"
+                for concurrency in CONCURRENCY:
+                    wrk(url, body, concurrency, 2)  # warm up
+                    rest = wrk(url, body, concurrency, seconds)
+                    grpc_load(server.grpc_target, method, grpc_body, concurrency, 2)
+                    grpc = grpc_load(server.grpc_target, method, grpc_body, concurrency, seconds)
+                    for name, cell in (("REST", rest), ("gRPC", grpc)):
+                        cells.append(
+                            {"transport": name, "batching": batching, "concurrency": concurrency}
+                            | {k: round(v, 2) for k, v in cell.items()}
+                        )
+                        print(_transport_line(cells[-1], in_process), flush=True)
+    return {"in_process": in_process, "cells": cells}
+
+
+TRANSPORT_HEADER = (
+    "| transport | batching | concurrency | p50 ms | p99 ms | req/s "
+    "| req/s ÷ in-process 1-row calls/s |\n|---|---|---|---|---|---|---|"
+)
+
+
+def _transport_line(cell: dict, in_process: dict) -> str:
+    ratio = cell["per_second"] / in_process["per_second"]
+    return (
+        f"| {cell['transport']} | {'on' if cell['batching'] else 'off'} | {cell['concurrency']} "
+        f"| {cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | {cell['per_second']:.0f} "
+        f"| {ratio:.2f} |"
+    )
+
+
 FIRST_HEADER = "| version loaded | first request ms | later requests p50 ms |\n|---|---|---|"
 
 
@@ -245,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="penguins")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--requests", type=int, default=600, help="1-row requests per cell")
+    parser.add_argument("--seconds", type=float, default=8, help="each load-generator cell")
     args = parser.parse_args(argv)
     print("Serving: the model server against the in-process signature call")
     print(HEADER)
@@ -255,6 +325,11 @@ def main(argv: list[str] | None = None) -> None:
     data["first_request"] = first_requests(champion["path"], args.model, args.repeats)
     first = _first_lines(data["first_request"])
     print(FIRST_HEADER + "\n" + "\n".join(first), flush=True)
+    print("1-row requests: REST (wrk) and gRPC, with and without dynamic batching")
+    print(TRANSPORT_HEADER)
+    data["transports"] = transports(args.registry, args.model, args.seconds)
+    in_process = data["transports"]["in_process"]
+    loads = [_transport_line(c, in_process) for c in data["transports"]["cells"]]
     markdown = (
         "### Serving (model server vs in-process call of the same signature)\n\n"
         f"Model {args.model} version {data['version']}; median (min–max) of {args.repeats} "
@@ -265,6 +340,14 @@ def main(argv: list[str] | None = None) -> None:
         + "\n\nFirst request to a version the server has just loaded (a push while it runs), "
         "without and with the warmup requests push writes; median (min–max) of "
         f"{args.repeats} versions each.\n\n" + FIRST_HEADER + "\n" + "\n".join(first) + "\n"
+        "\n1-row requests from load generators that are not the bottleneck (wrk for REST, a "
+        f"2-process asyncio client for gRPC) for {args.seconds:g} s each, with dynamic batching "
+        "on (the default) and off; the in-process call of the same signature does "
+        f"{in_process['per_second']:.0f} one-row calls/s (p50 {in_process['p50_ms']:.2f} ms).\n\n"
+        + TRANSPORT_HEADER
+        + "\n"
+        + "\n".join(loads)
+        + "\n"
     )
     save("serving", data, markdown)
 

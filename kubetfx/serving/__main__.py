@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry", help="model registry root (default: serving.registry)")
     parser.add_argument("--host", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default serving.port, 8501)")
+    parser.add_argument(
+        "--grpc-port", type=int, help="gRPC port (default serving.grpc_port, 8500; 0: off)"
+    )
     parser.add_argument("--model", action="append", help="serve only this model (repeatable)")
     parser.add_argument("--log-dir", help="request log directory (default serving_logs)")
     parser.add_argument("--log-rate", type=float, help="request log sample rate, 0 to 1")
@@ -34,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         "serving.registry": args.registry,
         "serving.host": args.host,
         "serving.port": args.port,
+        "serving.grpc_port": args.grpc_port,
         "serving.models": args.model,
         "serving.request_log.dir": args.log_dir,
         "serving.request_log.sample_rate": args.log_rate,
@@ -56,7 +60,12 @@ def serve(cfg) -> None:
     from kubetfx.serving.models import ModelManager
     from kubetfx.serving.server import create_app
 
-    request_log = RequestLog(cfg.request_log.dir, cfg.request_log.sample_rate)
+    request_log = RequestLog(
+        cfg.request_log.dir,
+        cfg.request_log.sample_rate,
+        max_queue=cfg.request_log.max_queue,
+        degraded_seconds=cfg.request_log.degraded_seconds,
+    )
     app = create_app(cfg, ModelManager(cfg), request_log)
     base = f"http://{cfg.host}:{cfg.port}"
     print(
@@ -67,7 +76,12 @@ def serve(cfg) -> None:
         f"  status:   curl {base}/v1/models/MODEL\n"
         f"  predict:  curl -d @request.json {base}/v1/models/MODEL:predict\n"
         f"  ready:    curl {base}/v2/health/ready\n"
-        f"  metrics:  curl {base}/metrics",
+        f"  metrics:  curl {base}/metrics\n"
+        + (
+            f"  gRPC:     {cfg.host}:{cfg.grpc_port} (TF Serving PredictionService, KServe V2)"
+            if cfg.grpc_port
+            else "  gRPC:     off (serving.grpc_port 0)"
+        ),
         flush=True,
     )
     # Keep-alive longer than a load balancer's idle timeout, or it sends into closed sockets.

@@ -57,6 +57,56 @@ class TrafficConfig(Section):
 class RequestLogConfig(Section):
     dir: str = Field("./serving_logs", description="JSONL request logs, local or gs://.")
     sample_rate: float = Field(1.0, ge=0.0, le=1.0, description="Fraction of requests logged.")
+    max_queue: int = Field(
+        10_000,
+        ge=1,
+        description="Records waiting for the writer; when full, the newest is dropped "
+        "(and counted as queue_full).",
+    )
+    degraded_seconds: float = Field(
+        300.0, gt=0, description="/v2/health/ready reports the log degraded this long after a loss."
+    )
+
+
+class LimitsConfig(Section):
+    """What one request may hold. Past a limit the answer is a 4xx that names it."""
+
+    max_json_depth: int = Field(
+        32, ge=4, le=1000, description="Nesting of a JSON body (lists and objects)."
+    )
+    max_rows: int = Field(10_000, ge=1, description="Examples in one request.")
+    max_version_digits: int = Field(
+        19, ge=1, le=19, description="ASCII digits of a version in a URL (int64: 19)."
+    )
+    max_header_bytes: int = Field(
+        16_384, ge=1024, description="All request headers together; more gets 431."
+    )
+    max_request_id_chars: int = Field(
+        128,
+        ge=8,
+        le=1024,
+        description="A longer X-Request-Id, or one that is not visible ASCII, is replaced.",
+    )
+
+
+class BatchingConfig(Section):
+    """Dynamic batching (TF Serving's batching parameters): requests for the same version and
+    signature that arrive together share one model call (kubetfx/serving/batching.py)."""
+
+    enabled: bool = Field(True, description="Batch concurrent requests into one model call.")
+    max_batch_size: int = Field(64, ge=1, description="Rows in one model call at most.")
+    timeout_ms: float = Field(
+        2.0, ge=0.0, description="Longest a batch waits for more requests after its first."
+    )
+    max_enqueued_batches: int = Field(
+        64, ge=1, description="Batches waiting per version and signature; more gets 503."
+    )
+    max_in_flight: int = Field(
+        1,
+        ge=0,
+        description="A batch starts at once while fewer of its queue's batches run (a lone "
+        "request never waits); 0: always wait for a full batch or the timeout.",
+    )
 
 
 class ServingConfig(Section):
@@ -64,6 +114,12 @@ class ServingConfig(Section):
 
     host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in a container).")
     port: int = Field(8501, ge=1, le=65535)
+    grpc_port: int = Field(
+        8500,
+        ge=0,
+        le=65535,
+        description="gRPC (TF Serving's PredictionService and ModelService, KServe V2); 0: off.",
+    )
     registry: str | None = Field(None, description="Default: push.registry.")
     models: list[str] = Field(
         default_factory=list, description="Model names to serve. Default: all in the registry."
@@ -73,5 +129,7 @@ class ServingConfig(Section):
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     request_log: RequestLogConfig = Field(default_factory=RequestLogConfig)
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get 413.")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     poll_seconds: float = Field(1.0, gt=0, description="How often the registry is polled.")
     threads: int = Field(4, ge=1, le=64, description="TensorFlow calls in flight at once.")
+    batching: BatchingConfig = Field(default_factory=BatchingConfig)

@@ -130,8 +130,13 @@ class ServerProcess:
         self.log_path = log_path
         # -P: the working directory is not put on the path (relative arguments still mean
         # what they mean to the caller, whose working directory the server keeps).
+        # gRPC on a free port of its own (never TF Serving's 8500: servers run side by side),
+        # unless the arguments name one (the last --grpc-port wins).
+        given = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--grpc-port"]
+        self.grpc_port = int(given[-1]) if given else free_port()
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self._command = [python, "-P", "-m", "kubetfx.serving", "--host", "127.0.0.1"]
-        self._command += ["--port", str(self.port), *args]
+        self._command += ["--port", str(self.port), "--grpc-port", str(self.grpc_port), *args]
         self._process: subprocess.Popen | None = None
         self._path_dir: str | None = None
 

@@ -1,8 +1,10 @@
-"""Prediction requests: TF Serving REST and KServe V2 bodies -> validated input columns.
+"""Prediction requests: TF Serving REST bodies -> validated input columns (a `Batch`).
 
 Every request is checked against the model's serving contract before TensorFlow sees it:
 an unknown feature, a missing one, a null where the schema requires a value, or a value of
 the wrong type is a `RequestError` (HTTP 400) that names the field and says what to send.
+The KServe V2 bodies (v2.py) and TF Serving's classify/regress examples (classify.py) end in
+the same column checks (`columns_batch`, `rows_batch`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from kubetfx.errors import RequestError
 from kubetfx.serving.contract import Contract, Feature
+from kubetfx.serving.wire import show
 
 SERVING_DEFAULT = "serving_default"
 SERVING_TF_EXAMPLE = "serving_tf_example"
@@ -25,7 +28,7 @@ EXAMPLES_INPUT = "examples"
 # Integers travel as float64 so that they can be missing (NaN), as serving_default takes them.
 _NUMPY = {"int": np.float64, "float": np.float32, "string": object}
 _EXPECTED = {"int": "an integer", "float": "a number", "string": "a string"}
-_V2_TYPES = {"int": ("INT64", "INT32"), "float": ("FP32", "FP64"), "string": ("BYTES",)}
+_EXACT = 2**53  # float64 holds every integer up to here; larger ones are kept as the float
 
 
 @dataclasses.dataclass
@@ -43,15 +46,14 @@ class Batch:
         return [{n: self.columns[n][i] for n in names} for i in range(self.size)]
 
 
-def parse_tf_serving(body: Any, contract: Contract) -> Batch:
+def parse_tf_serving(body: Any, contract: Contract, max_rows: int | None = None) -> Batch:
     """A TF Serving `:predict` body (row `instances` or columnar `inputs`)."""
-    features, ignored = contract.features, contract.ignored
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object with 'instances' or 'inputs'")
     signature = body.get("signature_name", SERVING_DEFAULT)
     if signature not in (SERVING_DEFAULT, SERVING_TF_EXAMPLE):
         raise RequestError(
-            f"signature_name {signature!r} not found; this model has "
+            f"signature_name {show(signature)} not found; this model has "
             f"{SERVING_DEFAULT!r} (JSON features) and {SERVING_TF_EXAMPLE!r} (b64 tf.Example)"
         )
     if ("instances" in body) == ("inputs" in body):
@@ -59,50 +61,40 @@ def parse_tf_serving(body: Any, contract: Contract) -> Batch:
     columnar = "inputs" in body
     payload = body["inputs"] if columnar else body["instances"]
     if signature == SERVING_TF_EXAMPLE:
-        return _examples_batch(_b64_items(payload, columnar), contract, columnar)
+        items = _b64_items(payload, columnar)
+        check_rows(len(items), max_rows)
+        return _examples_batch(items, contract, columnar)
     if columnar:
         if not isinstance(payload, dict):
             raise RequestError("'inputs' must map each feature name to a list of values")
-        payload = {k: v for k, v in payload.items() if k not in ignored}
-        return _columns_batch(payload, features, "inputs", columnar=True)
+        payload = {k: v for k, v in payload.items() if k not in contract.ignored}
+        return columns_batch(payload, contract.features, "inputs", True, max_rows)
     if not isinstance(payload, list) or not payload:
         raise RequestError("'instances' must be a non-empty list of objects")
-    for i, row in enumerate(payload):
+    return rows_batch(payload, contract, "instances", max_rows)
+
+
+def check_rows(count: int, max_rows: int | None) -> None:
+    if max_rows is not None and count > max_rows:
+        raise RequestError(
+            f"the request has {count} examples; send at most {max_rows} per request "
+            "(serving.limits.max_rows)"
+        )
+
+
+def rows_batch(rows: list, contract: Contract, where: str, max_rows: int | None) -> Batch:
+    """One object of feature values per example (`instances`, classify/regress `examples`)."""
+    check_rows(len(rows), max_rows)
+    features, ignored = contract.features, contract.ignored
+    for i, row in enumerate(rows):
         if not isinstance(row, dict):
-            raise RequestError(
-                f"instances[{i}] must be an object of feature values, got {_show(row)}"
-            )
+            raise RequestError(f"{where}[{i}] must be an object of feature values, got {show(row)}")
     columns = {f.name: [] for f in features}
-    for i, row in enumerate(payload):
-        _check_names(row.keys() - ignored, features, f"instances[{i}]")
+    for i, row in enumerate(rows):
+        _check_names(row.keys() - ignored, features, f"{where}[{i}]")
         for f in features:
             columns[f.name].append(row[f.name])
-    return _columns_batch(columns, features, "instances", columnar=False)
-
-
-def parse_v2(inputs: list, features: list[Feature]) -> Batch:
-    """KServe V2 `inputs` (kserve InferInput objects), one tensor per feature."""
-    by_name = {}
-    for tensor in inputs:
-        f = next((f for f in features if f.name == tensor.name), None)
-        if f is not None and tensor.datatype not in _V2_TYPES[f.kind]:
-            raise RequestError(
-                f"input {tensor.name!r}: datatype must be {' or '.join(_V2_TYPES[f.kind])} "
-                f"for this {f.kind} feature, got {tensor.datatype}"
-            )
-        try:
-            values = tensor.as_numpy()
-        except Exception as e:  # a shape that does not match the data, a bad datatype
-            raise RequestError(f"input {tensor.name!r}: {e}") from e
-        if values.ndim == 2 and values.shape[1] == 1:
-            values = values[:, 0]
-        if values.ndim != 1:
-            raise RequestError(
-                f"input {tensor.name!r}: shape must be [batch] or [batch, 1], got "
-                f"{list(values.shape)}"
-            )
-        by_name[tensor.name] = [v.decode() if isinstance(v, bytes) else v for v in values.tolist()]
-    return _columns_batch(by_name, features, "inputs", columnar=True)
+    return columns_batch(columns, features, where, False)
 
 
 def _check_names(names, features: list[Feature], where: str) -> None:
@@ -110,7 +102,7 @@ def _check_names(names, features: list[Feature], where: str) -> None:
     unknown = sorted(set(names) - known)
     if unknown:
         raise RequestError(
-            f"{where}: unknown feature {unknown[0]!r}; the model takes {sorted(known)}"
+            f"{where}: unknown feature {show(unknown[0])}; the model takes {sorted(known)}"
         )
     missing = sorted(known - set(names))
     if missing:
@@ -120,7 +112,10 @@ def _check_names(names, features: list[Feature], where: str) -> None:
         )
 
 
-def _columns_batch(columns: dict, features: list[Feature], where: str, columnar: bool) -> Batch:
+def columns_batch(
+    columns: dict, features: list[Feature], where: str, columnar: bool, max_rows=None
+) -> Batch:
+    """A list of values per feature -> the signature's input arrays, every value checked."""
     _check_names(columns.keys(), features, where)
     sizes = set()
     for f in features:
@@ -129,12 +124,14 @@ def _columns_batch(columns: dict, features: list[Feature], where: str, columnar:
         sizes.add(len(columns[f.name]))
     if len(sizes) != 1 or 0 in sizes:
         raise RequestError(f"{where}: every feature needs the same, non-zero number of values")
+    size = sizes.pop()
+    check_rows(size, max_rows)
     inputs, clean = {}, {}
     for f in features:
         values = [_coerce(f, v, f"{where}[{i}]") for i, v in enumerate(columns[f.name])]
         clean[f.name] = [None if v == "" or v != v else v for v in values]
         inputs[f.name] = np.array(values, dtype=_NUMPY[f.kind])
-    return Batch(SERVING_DEFAULT, inputs, clean, sizes.pop(), columnar)
+    return Batch(SERVING_DEFAULT, inputs, clean, size, columnar)
 
 
 def _coerce(f: Feature, value: Any, where: str):
@@ -146,18 +143,48 @@ def _coerce(f: Feature, value: Any, where: str):
                 "example) and cannot be null"
             )
         return "" if f.kind == "string" else float("nan")
+    if f.kind == "string":
+        if isinstance(value, dict):
+            value = _b64_text(value, f, where)
+        if not isinstance(value, str):
+            raise RequestError(f"{where}: feature {f.name!r} must be a string, got {show(value)}")
+        if not value.isascii():
+            _check_utf8(value, f, where)
+        return value
     ok = (
-        isinstance(value, str)
-        if f.kind == "string"
-        else isinstance(value, int | float)
+        isinstance(value, int | float)
         and not isinstance(value, bool)
         and (f.kind == "float" or float(value).is_integer())
     )
     if not ok:
         raise RequestError(
-            f"{where}: feature {f.name!r} must be {_EXPECTED[f.kind]}, got {_show(value)}"
+            f"{where}: feature {f.name!r} must be {_EXPECTED[f.kind]}, got {show(value)}"
         )
-    return int(value) if f.kind == "int" else value
+    if f.kind == "int":  # what float64 holds: a larger integer is kept as that float
+        return int(value) if -_EXACT <= value <= _EXACT else float(value)
+    return value
+
+
+def _b64_text(value: dict, f: Feature, where: str) -> str:
+    """TF Serving's `{"b64": ...}` for binary data, on a string feature: it must decode to text."""
+    if set(value) != {"b64"} or not isinstance(value["b64"], str):
+        raise RequestError(
+            f"{where}: feature {f.name!r} must be a string or {{'b64': <base64>}}, "
+            f"got {show(value)}"
+        )
+    try:
+        return base64.b64decode(value["b64"], validate=True).decode()
+    except (binascii.Error, ValueError) as e:  # not base64, or bytes that are not UTF-8
+        raise RequestError(
+            f"{where}: feature {f.name!r}: 'b64' must be base64 of UTF-8 text ({e})"
+        ) from e
+
+
+def _check_utf8(value: str, f: Feature, where: str) -> None:
+    try:
+        value.encode()
+    except UnicodeEncodeError as e:  # an unpaired surrogate escape such as "\ud800"
+        raise RequestError(f"{where}: feature {f.name!r} is not valid Unicode text ({e})") from e
 
 
 def _b64_items(payload: Any, columnar: bool) -> list:
@@ -186,9 +213,14 @@ def _examples_batch(items: list, contract: Contract, columnar: bool) -> Batch:
             raise RequestError(f"{where} must be {{'b64': <base64 serialized tf.Example>}}")
         try:
             data = base64.b64decode(item["b64"], validate=True)
-            example = example_pb2.Example.FromString(data)
         except (binascii.Error, ValueError) as e:
             raise RequestError(f"{where}: not a base64 serialized tf.Example ({e})") from e
+        try:
+            example = example_pb2.Example.FromString(data)
+        except Exception as e:  # protobuf's DecodeError: the server imports no google.* itself
+            raise RequestError(
+                f"{where}: not a base64 serialized tf.Example (the bytes do not parse: {e})"
+            ) from e
         values = _example_values(example, contract, where)
         for f in features:
             columns[f.name].append(values.get(f.name))
@@ -203,7 +235,7 @@ def _example_values(example, contract: Contract, where: str) -> dict:
     unknown = sorted(set(example.features.feature) - set(kinds) - contract.ignored)
     if unknown:
         raise RequestError(
-            f"{where}: unknown feature {unknown[0]!r}; the model takes {sorted(kinds)}"
+            f"{where}: unknown feature {show(unknown[0])}; the model takes {sorted(kinds)}"
         )
     out = {}
     for name, f in kinds.items():
@@ -223,11 +255,6 @@ def _example_values(example, contract: Contract, where: str) -> dict:
         value = values[0]
         out[name] = value.decode(errors="replace") if isinstance(value, bytes) else value
     return out
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def encode_tf_serving(outputs: dict[str, np.ndarray], columnar: bool) -> dict:

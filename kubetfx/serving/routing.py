@@ -10,6 +10,7 @@ from collections.abc import Callable
 from kubetfx.components.config import TrafficConfig
 from kubetfx.errors import RequestError
 from kubetfx.serving.models import ModelView, Servable
+from kubetfx.serving.wire import show
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -51,7 +52,7 @@ def route(
         target = {CHAMPION: view.champion, CHALLENGER: view.challenger}.get(label)
         if label not in (CHAMPION, CHALLENGER):
             raise RequestError(
-                f"Unrecognized servable version label: {label!r} (use {CHAMPION!r} or "
+                f"Unrecognized servable version label: {show(label)} (use {CHAMPION!r} or "
                 f"{CHALLENGER!r})",
                 404,
             )

@@ -1,26 +1,30 @@
 """The HTTP front of the model server: TF Serving's REST API and KServe's V1/V2 protocols.
 
 Routes (TF Serving clients work unchanged; KServe clients too):
+    GET  /                                            KServe V1 liveness: {"status": "alive"}
     GET  /v1/models                                   KServe V1: served model names
-    GET  /v1/models/{m}[/versions/{v}]                TF Serving version status (+ KServe ready)
+    GET  /v1/models/{m}[/versions/{v}|/labels/{l}]    TF Serving version status (+ KServe ready)
     GET  /v1/models/{m}[/versions/{v}|/labels/{l}]/metadata
-    POST /v1/models/{m}[/versions/{v}|/labels/{l}]:predict    instances|inputs, signature_name
+    POST /v1/models/{m}[/versions/{v}|/labels/{l}]:predict|:classify|:regress
     GET  /v2, /v2/health/live, /v2/health/ready, /v2/models/{m}[/versions/{v}][/ready]
-    POST /v2/models/{m}[/versions/{v}]/infer          Open Inference Protocol
+    POST /v2/models/{m}[/versions/{v}]/infer          Open Inference Protocol (JSON + binary)
     GET  /metrics                                     Prometheus
 
 kserve 0.15's own REST server binds 0.0.0.0 and has no versioned V2 routes, so the routes are
-ours; the V2 bodies are read and written with kserve's protocol types.
+ours. This module is only the HTTP side: reading bodies within the limits, the URL's target,
+headers; the prediction itself (routing, the model call, metrics, logs) is service.py's, so
+that another front (gRPC) shares it.
+
+A client's mistake is always a 4xx with {"error": "..."} naming it; a 5xx is either "nothing
+is loaded yet" (503) or a bug.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 from fastapi import FastAPI, Request, Response
@@ -28,22 +32,15 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
 from kubetfx.components.config import ServingConfig
-from kubetfx.serving import routing
-from kubetfx.serving.logs import RequestLog, now
-from kubetfx.serving.metrics import Metrics
-from kubetfx.serving.models import END, ModelManager, ModelView, Servable
-from kubetfx.serving.requests import (
-    Batch,
-    RequestError,
-    encode_tf_serving,
-    parse_tf_serving,
-    parse_v2,
-)
+from kubetfx.errors import RequestError
+from kubetfx.serving import classify, v2, wire
+from kubetfx.serving.logs import RequestLog
+from kubetfx.serving.models import ModelManager
+from kubetfx.serving.requests import SERVING_DEFAULT, encode_tf_serving, parse_tf_serving
+from kubetfx.serving.service import Answer, PredictionService, Target, tf_metadata, version_status
 
 log = logging.getLogger("kubetfx.serving")
 _DRAIN_LIMIT = 64 << 20  # read (and drop) an oversized body up to this, so the client gets 413
-_V2_TYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "int32": "INT32"}
-_V2_FROM_TF = {"DT_FLOAT": "FP32", "DT_DOUBLE": "FP64", "DT_INT64": "INT64", "DT_STRING": "BYTES"}
 
 
 def _json(body, status: int = 200, headers: dict | None = None, background=None) -> Response:
@@ -51,50 +48,59 @@ def _json(body, status: int = 200, headers: dict | None = None, background=None)
     return Response(content, status, headers, "application/json", background)
 
 
-def create_app(cfg: ServingConfig, manager: ModelManager, request_log: RequestLog) -> FastAPI:
-    metrics = Metrics(manager, request_log)
-    # TensorFlow calls run off the event loop (health checks and new requests keep flowing)
-    # on a plain executor: measured cheaper per call than Starlette's anyio thread pool.
-    executor = ThreadPoolExecutor(cfg.threads, thread_name_prefix="predict")
+def _error(message: str, status: int, request_id: str, headers: dict | None = None) -> Response:
+    # The message may quote what the client sent: never let encoding it fail.
+    content = orjson.dumps({"error": message.encode(errors="backslashreplace").decode()})
+    head = {**(headers or {}), "X-Request-Id": request_id}
+    return Response(content, status, head, "application/json")
 
-    async def run_model(servable: Servable, batch: Batch):
-        return await asyncio.get_running_loop().run_in_executor(executor, _call, servable, batch)
+
+def create_app(cfg: ServingConfig, manager: ModelManager, request_log: RequestLog) -> FastAPI:
+    service = PredictionService(cfg, manager, request_log)
+    limits = cfg.limits
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        grpc_server = None
+        if cfg.grpc_port:  # before the models load: one thread imports TensorFlow at a time
+            from kubetfx.serving import grpc_front
+
+            grpc_server = await grpc_front.start(service, cfg)
         manager.start()
         yield
+        if grpc_server is not None:
+            await grpc_server.stop(grace=5)
         manager.stop()
-        executor.shutdown(wait=True)
+        service.close()
         request_log.close()
 
     app = FastAPI(title="kubetfx model server", lifespan=lifespan, openapi_url=None)
+    app.add_middleware(HeaderLimit, max_bytes=limits.max_header_bytes)
+
+    def request_id(request: Request) -> str:
+        return wire.request_id(request.headers.get("x-request-id"), limits.max_request_id_chars)
 
     @app.exception_handler(RequestError)
-    async def _request_error(_request, e: RequestError):
-        return _json({"error": str(e)}, e.status)
+    async def _request_error(request, e: RequestError):
+        return _error(str(e), e.status, request_id(request))
 
     @app.exception_handler(HTTPException)
-    async def _http_error(_request, e: HTTPException):
-        return _json(
-            {"error": f"{e.detail}: check the URL against the API in the README"}, e.status_code
-        )
+    async def _http_error(request, e: HTTPException):
+        message = f"{e.detail}: check the URL and method against the API in docs/serving.md"
+        return _error(message, e.status_code, request_id(request), e.headers)
 
     @app.exception_handler(Exception)
-    async def _internal(_request, e: Exception):
+    async def _internal(request, e: Exception):
         log.exception("internal error")
-        return _json({"error": f"internal error: {type(e).__name__}: {e}"}, 500)
+        return _error(f"internal error: {type(e).__name__}: {e}", 500, request_id(request))
 
-    def view_of(name: str) -> ModelView:
-        view = manager.view(name)
-        if view is None:
-            raise RequestError(f"Could not find any versions of model {name}", 404)
-        return view
+    def version_of(text: str | None) -> int | None:
+        return wire.version(text, limits.max_version_digits)
 
     async def read_body(request: Request) -> bytes:
         limit = cfg.max_body_bytes
         declared = request.headers.get("content-length", "")
-        too_big = declared.isdigit() and int(declared) > limit
+        too_big = declared.isascii() and declared.isdigit() and int(declared) > limit
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
@@ -111,121 +117,110 @@ def create_app(cfg: ServingConfig, manager: ModelManager, request_log: RequestLo
             )
         return b"".join(chunks)
 
-    async def predict(request: Request, name: str, version=None, label=None, v2=False):
-        start = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    async def serve(request: Request, name: str, version, label, parse, encode) -> Response:
+        """Read the body, then let the service route, validate, predict, count and log."""
+        started = time.perf_counter()
+        rid = request_id(request)
         try:
-            view = view_of(name)
+            target = Target(
+                name, version_of(version), label, request.headers.get(cfg.traffic.key_header)
+            )
             raw = await read_body(request)
-            chosen = routing.route(
-                view,
-                cfg.traffic,
-                _version(version),
-                label,
-                request.headers.get(cfg.traffic.key_header),
-            )
-            servable = chosen.servable
-            if v2:
-                batch = _parse_v2(raw, request, name, servable)
-            else:
-                batch = parse_tf_serving(_loads(raw), servable.contract)
-            if batch.signature not in servable.signatures:
-                raise RequestError(
-                    f"version {servable.version} has no signature {batch.signature!r}"
-                )
-            outputs = await run_model(servable, batch)
         except RequestError as e:
-            metrics.error(name, e.status)
+            service.refused(name, e.status)
             raise
-        seconds = time.perf_counter() - start
-        metrics.observe(name, servable.version, chosen.label, batch.size, seconds)
-        payload = (
-            _v2_response(request_id, servable, outputs)
-            if v2
-            else encode_tf_serving(outputs, batch.columnar)
+        answer = await service.predict(
+            target, rid, lambda servable: parse(raw, request, servable), encode, started
         )
-        background = None
-        if request_log.sampled():  # logged (and shadowed) after the answer has been sent
-            served = (request_id, servable, chosen.label, "served", batch, payload, seconds, now())
-            background = BackgroundTask(log_answers, served, chosen.shadow)
-        headers = {
-            "X-Model-Version": str(servable.version),
-            "X-Model-Label": chosen.label,
-            "X-Request-Id": request_id,
-        }
-        return _json(payload, headers=headers, background=background)
+        return _answer(answer, rid)
 
-    async def log_answers(served: tuple, shadow_servable: Servable | None) -> None:
-        request_log.write(_record(*served))
-        if shadow_servable is not None:
-            await shadow(served[0], shadow_servable, served[4])
+    # --- TF Serving REST: predict, classify, regress ------------------------------------------
+    def parse_predict(raw, _request, servable):
+        return parse_tf_serving(
+            wire.loads(raw, limits.max_json_depth), servable.contract, limits.max_rows
+        )
 
-    async def shadow(request_id: str, servable: Servable, batch: Batch) -> None:
-        start = time.perf_counter()
-        try:
-            outputs = await run_model(servable, batch)
-        except RequestError as e:  # the challenger refused what the champion took: log it
-            request_log.write(
-                {
-                    **_record(request_id, servable, "challenger", "shadow", batch, {}, 0, now()),
-                    "error": str(e),
-                }
-            )
-            return
+    def encode_predict(_servable, batch, outputs):
         payload = encode_tf_serving(outputs, batch.columnar)
-        seconds = time.perf_counter() - start
-        request_log.write(
-            _record(request_id, servable, "challenger", "shadow", batch, payload, seconds, now())
+        return payload, payload.get("predictions", payload.get("outputs"))
+
+    def parse_examples(verb):
+        def parse(raw, _request, servable):
+            classify.check_task(servable, verb)
+            body = wire.loads(raw, limits.max_json_depth)
+            return classify.parse_examples(body, servable.contract, limits.max_rows)
+
+        return parse
+
+    def encode_classify(servable, _batch, outputs):
+        return classify.classify_result(servable, outputs), _rows(outputs)
+
+    def encode_regress(_servable, _batch, outputs):
+        return classify.regress_result(outputs), _rows(outputs)
+
+    verbs = {
+        "predict": (parse_predict, encode_predict),
+        classify.CLASSIFY: (parse_examples(classify.CLASSIFY), encode_classify),
+        classify.REGRESS: (parse_examples(classify.REGRESS), encode_regress),
+    }
+    for verb, (parse, encode) in verbs.items():
+        app.add_api_route(
+            f"/v1/models/{{name}}:{verb}", _endpoint(serve, parse, encode), methods=["POST"]
+        )
+        app.add_api_route(
+            f"/v1/models/{{name}}/versions/{{version}}:{verb}",
+            _endpoint(serve, parse, encode),
+            methods=["POST"],
+        )
+        app.add_api_route(
+            f"/v1/models/{{name}}/labels/{{label}}:{verb}",
+            _endpoint(serve, parse, encode),
+            methods=["POST"],
         )
 
-    # --- KServe V1 list + TF Serving status and metadata -----------------------------------
+    # --- KServe V1 liveness and list, TF Serving status and metadata --------------------------
+    @app.get("/")
+    async def kserve_live():
+        return _json({"status": "alive"})
+
     @app.get("/v1/models")
     async def list_models():
         return _json({"models": manager.names()})
 
     @app.get("/v1/models/{name}")
     async def model_status(name: str):
-        view = view_of(name)
-        return _json({**_status(view), "name": name, "ready": bool(view.servables)})
+        view = service.view(name)
+        return _json({**version_status(view), "name": name, "ready": bool(view.servables)})
 
     @app.get("/v1/models/{name}/versions/{version}")
-    async def version_status(name: str, version: str):
-        view = view_of(name)
-        number = _version(version)
+    async def status_of_version(name: str, version: str):
+        view = service.view(name)
+        number = version_of(version)
         if number not in view.statuses:
             raise RequestError(f"Servable not found for request: Specific({name}, {number})", 404)
-        return _json(_status(view, number))
+        return _json(version_status(view, number))
+
+    @app.get("/v1/models/{name}/labels/{label}")
+    async def status_of_label(name: str, label: str):
+        chosen = service.route(Target(name, label=label))
+        return _json(version_status(service.view(name), chosen.servable.version))
 
     @app.get("/v1/models/{name}/metadata")
     async def metadata(name: str):
-        return _json(_metadata(routing.route(view_of(name), cfg.traffic).servable))
+        return _json(tf_metadata(service.route(Target(name)).servable))
 
     @app.get("/v1/models/{name}/versions/{version}/metadata")
     async def version_metadata(name: str, version: str):
-        return _json(
-            _metadata(routing.route(view_of(name), cfg.traffic, _version(version)).servable)
-        )
+        return _json(tf_metadata(service.route(Target(name, version_of(version))).servable))
 
     @app.get("/v1/models/{name}/labels/{label}/metadata")
     async def label_metadata(name: str, label: str):
-        return _json(_metadata(routing.route(view_of(name), cfg.traffic, label=label).servable))
-
-    @app.post("/v1/models/{name}:predict")
-    async def predict_default(name: str, request: Request):
-        return await predict(request, name)
-
-    @app.post("/v1/models/{name}/versions/{version}:predict")
-    async def predict_version(name: str, version: str, request: Request):
-        return await predict(request, name, version=version)
-
-    @app.post("/v1/models/{name}/labels/{label}:predict")
-    async def predict_label(name: str, label: str, request: Request):
-        return await predict(request, name, label=label)
+        return _json(tf_metadata(service.route(Target(name, label=label)).servable))
 
     # --- KServe V2 (Open Inference Protocol) ------------------------------------------------
     @app.get("/v2")
     async def server_metadata():
-        return _json({"name": "kubetfx", "version": "0.1.0", "extensions": []})
+        return _json({"name": "kubetfx", "version": "0.1.0", "extensions": ["binary_tensor_data"]})
 
     @app.get("/v2/health/live")
     async def live():
@@ -233,145 +228,117 @@ def create_app(cfg: ServingConfig, manager: ModelManager, request_log: RequestLo
 
     @app.get("/v2/health/ready")
     async def ready():
+        # Ready means the models answer. A degraded request log is reported, not a reason to
+        # take every replica out of the load balancer at once (a full disk, a bucket outage).
         ok = manager.ready()
-        return _json({"ready": ok}, 200 if ok else 503)
+        return _json({"ready": ok, "request_log": request_log.health()}, 200 if ok else 503)
 
     @app.get("/v2/models/{name}")
     @app.get("/v2/models/{name}/versions/{version}")
-    async def v2_metadata(name: str, version: str | None = None):
-        servable = routing.route(view_of(name), cfg.traffic, _version(version)).servable
-        return _json(_v2_metadata(servable))
+    async def v2_metadata(request: Request):
+        name, version = request.path_params["name"], request.path_params.get("version")
+        return _json(v2.metadata(service.route(Target(name, version_of(version))).servable))
 
     @app.get("/v2/models/{name}/ready")
     @app.get("/v2/models/{name}/versions/{version}/ready")
-    async def v2_ready(name: str, version: str | None = None):
-        view = view_of(name)
-        number = _version(version)
-        ok = number in view.servables if number is not None else bool(view.servables)
+    async def v2_ready(request: Request):
+        name, version = request.path_params["name"], request.path_params.get("version")
+        view = service.view(name)
+        number = version_of(version)
+        if number is None:
+            ok = bool(view.servables)
+        elif number not in view.statuses:
+            raise RequestError(f"Servable not found for request: Specific({name}, {number})", 404)
+        else:
+            ok = number in view.servables
         return _json({"name": name, "ready": ok}, 200 if ok else 503)
 
-    @app.post("/v2/models/{name}/infer")
-    @app.post("/v2/models/{name}/versions/{version}/infer")
-    async def v2_infer(name: str, request: Request, version: str | None = None):
-        return await predict(request, name, version=version, v2=True)
+    async def infer(request: Request):
+        sent = {}  # the parsed V2 request, for its id and the outputs it asks for
+
+        def parse(raw, _request, servable):
+            body = v2.parse(
+                raw, request.headers.get(v2.HEADER), limits.max_json_depth, limits.max_rows
+            )
+            v2.check_outputs(body, servable.signatures[SERVING_DEFAULT].structured_outputs)
+            sent["body"] = body
+            return v2.to_batch(body, servable.features, limits.max_rows)
+
+        def encode(servable, _batch, outputs):
+            body = sent["body"]
+            rid = body.id if body.id is not None else request_id(request)
+            payload = v2.response(rid, servable.name, servable.version, outputs, body.outputs)
+            return payload, payload["outputs"]
+
+        params = request.path_params
+        return await serve(request, params["name"], params.get("version"), None, parse, encode)
+
+    app.add_api_route("/v2/models/{name}/infer", infer, methods=["POST"])
+    app.add_api_route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"])
 
     @app.get("/metrics")
     async def prometheus():
-        body, content_type = metrics.render()
+        body, content_type = service.metrics.render()
         return Response(body, media_type=content_type)
 
     return app
 
 
-def _loads(raw: bytes):
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise RequestError(f"JSON Parse error: {e}") from e
+def _endpoint(serve, parse, encode):
+    """A POST route's handler; the URL's parts are read from path_params (FastAPI would take
+    an absent one from the query string)."""
 
-
-def _call(servable: Servable, batch: Batch):
-    import tensorflow as tf
-
-    try:
-        return servable.predict(batch.signature, batch.inputs)
-    except tf.errors.InvalidArgumentError as e:  # e.g. an undecodable tf.Example
-        raise RequestError(e.message.splitlines()[0]) from e
-
-
-def _version(version: str | None) -> int | None:
-    if version is None:
-        return None
-    if not version.isdigit():
-        raise RequestError(f"version must be a positive integer, got {version!r}")
-    return int(version)
-
-
-def _status(view: ModelView, only: int | None = None) -> dict:
-    rows = []
-    for number, status in sorted(view.statuses.items(), reverse=True):
-        if only is not None and number != only:
-            continue
-        code = "UNKNOWN" if status.state == END else "OK"
-        rows.append(
-            {
-                "version": str(number),
-                "state": status.state,
-                "status": {"error_code": code, "error_message": status.error},
-            }
+    async def endpoint(request: Request):
+        params = request.path_params
+        return await serve(
+            request, params["name"], params.get("version"), params.get("label"), parse, encode
         )
-    return {"model_version_status": rows}
+
+    return endpoint
 
 
-def _metadata(servable: Servable) -> dict:
-    return {
-        "model_spec": {
-            "name": servable.name,
-            "signature_name": "",
-            "version": str(servable.version),
-        },
-        "metadata": {"signature_def": {"signature_def": servable.signature_defs()}},
-        "input_schema": [f.__dict__ for f in servable.features],
-        "ignored_features": sorted(servable.contract.ignored),
+def _answer(answer: Answer, request_id: str) -> Response:
+    headers = {
+        "X-Model-Version": str(answer.servable.version),
+        "X-Model-Label": answer.label,
+        "X-Request-Id": request_id,
     }
+    background = BackgroundTask(answer.followup) if answer.followup else None
+    return _json(answer.payload, headers=headers, background=background)
 
 
-def _v2_metadata(servable: Servable) -> dict:
-    kinds = {"int": "INT64", "float": "FP32", "string": "BYTES"}
-    outputs = servable.signature_defs()["serving_default"]["outputs"]
-    return {
-        "name": servable.name,
-        "versions": [str(servable.version)],
-        "platform": "tensorflow_savedmodel",
-        "inputs": [
-            {"name": f.name, "datatype": kinds[f.kind], "shape": [-1]} for f in servable.features
-        ],
-        "outputs": [
-            {"name": k, "datatype": _V2_FROM_TF.get(v["dtype"], v["dtype"]), "shape": [-1]}
-            for k, v in outputs.items()
-        ],
-    }
+def _rows(outputs: dict) -> list:
+    """What the request log keeps for classify/regress: the rows :predict would answer."""
+    return encode_tf_serving(outputs, columnar=False)["predictions"]
 
 
-def _parse_v2(raw: bytes, request: Request, name: str, servable: Servable) -> Batch:
-    from kserve.errors import InvalidInput
-    from kserve.protocol.infer_type import InferRequest
+class HeaderLimit:
+    """431 for requests whose headers together exceed serving.limits.max_header_bytes."""
 
-    header = request.headers.get("inference-header-content-length", "")
-    try:
-        infer = InferRequest.from_bytes(raw, int(header) if header.isdigit() else len(raw), name)
-    except (InvalidInput, KeyError, TypeError) as e:
-        raise RequestError(f"not an Open Inference Protocol request: {e}") from e
-    return parse_v2(infer.inputs, servable.features)
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
 
-
-def _v2_response(request_id: str, servable: Servable, outputs: dict) -> dict:
-    from kserve.protocol.infer_type import InferOutput, InferResponse
-
-    tensors = []
-    for name, value in outputs.items():
-        if value.dtype.kind in "OS":
-            data = [b.decode(errors="replace") for b in value.ravel().tolist()]
-            datatype = "BYTES"
-        else:
-            data, datatype = value.ravel().tolist(), _V2_TYPES.get(value.dtype.name, "FP32")
-        tensors.append(InferOutput(name, list(value.shape), datatype, data=data))
-    response = InferResponse(
-        request_id, servable.name, tensors, model_version=str(servable.version)
-    )
-    return response.to_rest()[0]
-
-
-def _record(request_id, servable, label, role, batch: Batch, payload: dict, seconds, ts) -> dict:
-    return {
-        "ts": ts,
-        "request_id": request_id,
-        "model": servable.name,
-        "version": servable.version,
-        "label": label,
-        "role": role,
-        "signature": batch.signature,
-        "features": batch.rows(),
-        "predictions": payload.get("predictions", payload.get("outputs")),
-        "latency_ms": round(seconds * 1000, 3),
-    }
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            size = sum(len(k) + len(v) for k, v in scope["headers"])
+            if size > self.max_bytes:
+                body = orjson.dumps(
+                    {
+                        "error": f"the request headers take {size} bytes; at most "
+                        f"{self.max_bytes} are accepted (serving.limits.max_header_bytes)"
+                    }
+                )
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 431,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"x-request-id", uuid.uuid4().hex.encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

@@ -62,7 +62,7 @@ def test_models_and_version_status(api):
     assert client.request("GET", "/v1/models/nope")[0] == 404
 
 
-def test_metadata_has_both_signatures_and_the_input_schema(api):
+def test_metadata_has_both_signatures_and_the_contract(api):
     client, versions = api["client"], api["versions"]
     body = client.request("GET", f"/v1/models/{MODEL}/metadata")[2]
     signatures = body["metadata"]["signature_def"]["signature_def"]
@@ -74,8 +74,10 @@ def test_metadata_has_both_signatures_and_the_input_schema(api):
         "class_ids",
         "classes",
     }
-    assert {f["name"] for f in body["input_schema"]} == set(inputs)
     assert "species" not in inputs  # the label is not in the SERVING environment
+    v2 = client.request("GET", f"/v2/models/{MODEL}")[2]  # the contract: required, ignored
+    assert {i["name"] for i in v2["inputs"]} == set(inputs)
+    assert v2["parameters"] == {"ignored_inputs": "species"}
     for path, version in [
         (f"versions/{versions['challenger']}", versions["challenger"]),
         ("labels/challenger", versions["challenger"]),
@@ -134,7 +136,7 @@ def test_open_inference_protocol(api, eval_examples, expected):
     assert client.request("GET", f"/v2/models/{MODEL}/ready")[2]["ready"] is True
     challenger = versions["challenger"]
     assert client.request("GET", f"/v2/models/{MODEL}/versions/{challenger}/ready")[0] == 200
-    assert client.request("GET", f"/v2/models/{MODEL}/versions/1/ready")[0] == 503
+    assert client.request("GET", f"/v2/models/{MODEL}/versions/1/ready")[0] == 404
     meta = client.request("GET", f"/v2/models/{MODEL}")[2]
     kinds = {i["name"]: i["datatype"] for i in meta["inputs"]}
     columns = json_columns(eval_examples, contract.read(api["model"]).features)

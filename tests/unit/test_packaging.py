@@ -99,7 +99,8 @@ def test_the_server_extra_names_what_the_server_imports():
     needed = {
         "fastapi": "fastapi", "kserve": "kserve", "uvicorn": "uvicorn", "orjson": "orjson",
         "prometheus_client": "prometheus-client", "tensorflow": "tensorflow",
-        "pydantic": "pydantic",
+        "pydantic": "pydantic", "tensorflow_serving": "tensorflow-serving-api",
+        "grpc": "grpcio", "google": "protobuf",
     }  # fmt: skip
     unknown = _imports("server") - set(needed) - {"numpy", "starlette", "tensorflow_metadata"}
     assert unknown == set(), "a new server import: add it here and to the server extra"
