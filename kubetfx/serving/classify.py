@@ -152,10 +152,9 @@ def _captured_labels(fn, count: int) -> list[str] | None:
     loaded signature holds among its captured inputs: the one string vector of that length."""
     import tensorflow as tf
 
-    inner = getattr(fn, "_fn", fn)  # models._Bound wraps the concrete function
     found = [
         t
-        for t in getattr(inner, "captured_inputs", ())
+        for t in getattr(fn, "captured_inputs", ())
         if t.dtype == tf.string and t.shape.rank == 1 and t.shape[0] == count
     ]
     if len(found) != 1:

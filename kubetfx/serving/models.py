@@ -129,6 +129,7 @@ class _Bound:
         self._fn, self._owner = fn, owner
         self.structured_input_signature = fn.structured_input_signature
         self.structured_outputs = fn.structured_outputs
+        self.captured_inputs = fn.captured_inputs  # e.g. the class-name constant (classify)
 
     def __call__(self, **kwargs):
         return self._fn(**kwargs)
