@@ -17,6 +17,7 @@ from kubetfx.components.config import (
     EvaluateConfig,
     PipelineConfig,
 )
+from kubetfx.components.contracts import read_examples
 from kubetfx.components.evaluate import behavior
 from kubetfx.components.evaluate import core as evaluate
 from kubetfx.components.infra_validate import core as infra_validate
@@ -212,8 +213,8 @@ def test_precision_and_recall_per_class_equal_a_direct_count(penguins, tmp_path)
 def test_behavior_checks_read_at_most_behavior_rows(penguins):
     _, paths = penguins
     everything = len(_raw_eval_examples(paths))
-    assert len(evaluate._read_examples(paths["examples"], 5)) == 5
-    assert len(evaluate._read_examples(paths["examples"], 10**6)) == everything > 5
+    assert len(read_examples(paths["examples"], "eval", 5)) == 5
+    assert len(read_examples(paths["examples"], "eval", 10**6)) == everything > 5
 
 
 def test_no_thresholds_means_the_default_gate(penguins, tmp_path):

@@ -4,6 +4,8 @@ else."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 
 import pytest
@@ -149,12 +151,14 @@ def test_beam_args_reach_only_their_step(kubeflow):
     assert cfg.beam_args_for("transform") == DATAFLOW
     for stage in ("statistics", "evaluate"):
         assert cfg.beam_args_for(stage) == cfg.beam.pipeline_args
-    # Each Beam step asks the config for its own options at run time, so the one `config`
-    # parameter (editable in the Kubeflow UI) reaches every step.
+    # Each Beam step parses the one `config` parameter (editable in the Kubeflow UI) at run
+    # time and asks it for its own options there, in the wrapper or in the core it calls.
     for task in ("statistics", "transform", "evaluate"):
         source = executor(spec, task)["command"][-1]
-        assert f'beam_args_for("{task}"' in source, task
+        assert "PipelineConfig.from_json(config)" in source, task
         assert "cfg.beam.pipeline_args" not in source, task
+        core = inspect.getsource(importlib.import_module(f"kubetfx.components.{task}.core"))
+        assert f'beam_args_for("{task}"' in source + core, task
 
 
 def test_tpu_on_kubeflow_and_vertex(tmp_path):
