@@ -1,18 +1,17 @@
-"""Load generators that are not the bottleneck: `wrk` (compiled, Debian's package) for REST and
-a multi-process asyncio client for gRPC, both at a fixed concurrency for a fixed time.
+"""Load generators that are not the bottleneck: `wrk` for REST and `h2load` for gRPC (both
+compiled, from Debian's packages wrk and nghttp2-client), at a fixed concurrency for a fixed
+time.
 
 Used by bench/serving.py; each returns {"p50_ms", "p99_ms", "per_second"}.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-import time
 
 _LUA = """
 wrk.method = "POST"
@@ -57,52 +56,44 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def _grpc_worker(target: str, method: str, request: bytes, inflight: int, seconds: float, out):
-    import asyncio
-
-    import grpc
-
-    async def main():
-        async with grpc.aio.insecure_channel(target) as channel:
-            call = channel.unary_unary(method)
-            latencies: list[float] = []
-            deadline = time.perf_counter() + seconds
-
-            async def loop():
-                while time.perf_counter() < deadline:
-                    start = time.perf_counter()
-                    await call(request, timeout=30)
-                    latencies.append(time.perf_counter() - start)
-
-            await asyncio.gather(*(loop() for _ in range(inflight)))
-            return latencies
-
-    out.put(asyncio.run(main()))
+def have_h2load() -> bool:
+    return shutil.which("h2load") is not None
 
 
-def grpc_load(target: str, method: str, request: bytes, concurrency: int, seconds: float) -> dict:
-    """`concurrency` calls in flight (over up to 2 processes) of a serialized request."""
-    processes = min(concurrency, 2)
-    queue = multiprocessing.get_context("spawn").Queue()
-    shares = [concurrency // processes + (i < concurrency % processes) for i in range(processes)]
-    workers = [
-        multiprocessing.get_context("spawn").Process(
-            target=_grpc_worker, args=(target, method, request, share, seconds, queue)
+def grpc_h2load(url: str, method: str, request: bytes, concurrency: int, seconds: float) -> dict:
+    """Unary gRPC calls of a serialized `request` to `method` at `url` (http://host:port) from
+    `concurrency` HTTP/2 connections, one call in flight on each, for `seconds`.
+
+    h2load (nghttp2's compiled load generator) speaks HTTP/2, and a unary gRPC call is an
+    HTTP/2 POST of the length-prefixed message with two headers. It cannot read grpc-status
+    (a trailer), so the caller checks the server's error counters around the run."""
+    if not have_h2load():
+        raise SystemExit(
+            "h2load is not installed: `apt-get install nghttp2-client` (Debian) or "
+            "`brew install nghttp2`"
         )
-        for share in shares
-    ]
-    started = time.perf_counter()
-    for w in workers:
-        w.start()
-    latencies = [x for _ in workers for x in queue.get(timeout=seconds + 120)]
-    wall = time.perf_counter() - started
-    for w in workers:
-        w.join()
-    latencies.sort()
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-    # Process start-up is not load: the rate is over the measured window only.
+    framed = b"\x00" + len(request).to_bytes(4, "big") + request  # uncompressed, length
+    with tempfile.TemporaryDirectory() as tmp:
+        body_path, log_path = os.path.join(tmp, "body.bin"), os.path.join(tmp, "requests.tsv")
+        with open(body_path, "wb") as f:
+            f.write(framed)
+        out = subprocess.run(
+            ["h2load", "-c", str(concurrency), "-m", "1", "-t", str(min(concurrency, 2)),
+             "-D", f"{seconds:g}", "--warm-up-time", "1", "-d", body_path,
+             "-H", "content-type: application/grpc", "-H", "te: trailers",
+             "--log-file", log_path, url.rstrip("/") + method],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        with open(log_path) as f:
+            rows = [line.split("\t") for line in f if line.strip()]
+    statuses = {row[1] for row in rows}
+    if statuses != {"200"}:
+        raise RuntimeError(f"h2load got HTTP statuses {sorted(statuses)}:\n{out}")
+    latencies = sorted(int(row[2]) / 1000 for row in rows)
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
     return {
         "p50_ms": pick(0.5),
         "p99_ms": pick(0.99),
-        "per_second": len(latencies) / min(wall, seconds),
+        "per_second": float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1)),
+        "calls": len(latencies),
     }

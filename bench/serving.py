@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import threading
@@ -23,7 +24,7 @@ from bench.common import percentile, save, spread
 from kubetfx.components.ingest.core import builtin_penguins_path
 from kubetfx.components.registry import ModelRegistry
 from kubetfx.serving.models import load_servable
-from kubetfx.serving.process import Client, ServerProcess, serving_python
+from kubetfx.serving.process import Client, ServerProcess, request, serving_python
 from kubetfx.serving.requests import parse_tf_serving
 
 SIZES = (1, 64)
@@ -221,9 +222,9 @@ def _grpc_request(row: dict, model: str) -> bytes:
 
 
 def transports(registry_root: str, model: str, seconds: float) -> dict:
-    """1-row requests over REST (wrk) and gRPC (a multi-process client), with and without
-    dynamic batching, against the in-process one-row call rate of the same signature."""
-    from bench.load import grpc_load, wrk
+    """1-row requests over REST (wrk) and gRPC (h2load), with and without dynamic batching,
+    against the in-process one-row call rate of the same signature."""
+    from bench.load import grpc_h2load, wrk
 
     champion = ModelRegistry(registry_root, model).champion()
     servable = load_servable(model, champion["version"], champion["path"])
@@ -249,8 +250,11 @@ def transports(registry_root: str, model: str, seconds: float) -> dict:
                 for concurrency in CONCURRENCY:
                     wrk(url, body, concurrency, 2)  # warm up
                     rest = wrk(url, body, concurrency, seconds)
-                    grpc_load(server.grpc_target, method, grpc_body, concurrency, 2)
-                    grpc = grpc_load(server.grpc_target, method, grpc_body, concurrency, seconds)
+                    grpc_url = f"http://{server.grpc_target}"
+                    refused = _refused(server)
+                    grpc = grpc_h2load(grpc_url, method, grpc_body, concurrency, seconds)
+                    if _refused(server) != refused:  # h2load cannot see grpc-status
+                        raise RuntimeError(f"gRPC calls were refused: see {server.log_path}")
                     for name, cell in (("REST", rest), ("gRPC", grpc)):
                         cells.append(
                             {"transport": name, "batching": batching, "concurrency": concurrency}
@@ -258,6 +262,15 @@ def transports(registry_root: str, model: str, seconds: float) -> dict:
                         )
                         print(_transport_line(cells[-1], in_process), flush=True)
     return {"in_process": in_process, "cells": cells}
+
+
+def _refused(server: ServerProcess) -> float:
+    """All refused or failed requests so far, from the server's own counter."""
+    status, _, text = request("GET", f"{server.url}/metrics")
+    if status != 200:
+        raise RuntimeError(f"GET /metrics answered {status}")
+    counts = re.findall(r"^kubetfx_request_errors_total\{[^}]*\} ([\d.e+]+)$", text, re.M)
+    return sum(float(c) for c in counts)
 
 
 TRANSPORT_HEADER = (
@@ -340,8 +353,8 @@ def main(argv: list[str] | None = None) -> None:
         + "\n\nFirst request to a version the server has just loaded (a push while it runs), "
         "without and with the warmup requests push writes; median (min–max) of "
         f"{args.repeats} versions each.\n\n" + FIRST_HEADER + "\n" + "\n".join(first) + "\n"
-        "\n1-row requests from load generators that are not the bottleneck (wrk for REST, a "
-        f"2-process asyncio client for gRPC) for {args.seconds:g} s each, with dynamic batching "
+        "\n1-row requests from compiled load generators (wrk for REST, h2load for gRPC) "
+        f"for {args.seconds:g} s each, with dynamic batching "
         "on (the default) and off; the in-process call of the same signature does "
         f"{in_process['per_second']:.0f} one-row calls/s (p50 {in_process['p50_ms']:.2f} ms).\n\n"
         + TRANSPORT_HEADER

@@ -365,7 +365,7 @@ class KServeV2(v2_grpc.GRPCInferenceServiceServicer, _Front):
             for name, value in outputs.items():
                 if wanted is not None and name not in wanted:
                     continue
-                _add_output(response, name, value)
+                _add_output(response, name, value, raw=bool(request.raw_input_contents))
             return response, _logged(outputs)
 
         key = self.metadata(context, self.cfg.traffic.key_header)
@@ -433,19 +433,32 @@ def _v2_request(request, max_rows: int) -> v2.Request:
     return v2.Request(request.id or None, tensors, outputs)
 
 
-def _add_output(response, name: str, value: np.ndarray) -> None:
+def _add_output(response, name: str, value: np.ndarray, raw: bool) -> None:
+    """One output tensor: typed `contents`, or (`raw`, when the request sent its inputs that
+    way, as Triton's clients do and read back) little-endian bytes in raw_output_contents."""
     tensor = response.outputs.add(name=name, shape=list(value.shape))
     flat = value.ravel()
     if value.dtype.kind in "OS":
         tensor.datatype = "BYTES"
-        tensor.contents.bytes_contents.extend(flat.tolist())
-    elif value.dtype.kind == "f":
-        tensor.datatype = "FP64" if value.dtype.itemsize == 8 else "FP32"
-        field = "fp64_contents" if value.dtype.itemsize == 8 else "fp32_contents"
-        getattr(tensor.contents, field).extend(flat.tolist())
+        items = [b if isinstance(b, bytes) else str(b).encode() for b in flat.tolist()]
+        if raw:  # each element: a 4-byte little-endian length, then its bytes
+            response.raw_output_contents.append(
+                b"".join(len(b).to_bytes(4, "little") + b for b in items)
+            )
+        else:
+            tensor.contents.bytes_contents.extend(items)
+        return
+    if value.dtype.kind == "f":
+        wide = value.dtype.itemsize == 8
+        tensor.datatype, field, dtype = (
+            ("FP64", "fp64_contents", "<f8") if wide else ("FP32", "fp32_contents", "<f4")
+        )
     else:
-        tensor.datatype = "INT64"
-        tensor.contents.int64_contents.extend(flat.astype(np.int64).tolist())
+        tensor.datatype, field, dtype = "INT64", "int64_contents", "<i8"
+    if raw:
+        response.raw_output_contents.append(flat.astype(dtype).tobytes())
+    else:
+        getattr(tensor.contents, field).extend(flat.astype(dtype).tolist())
 
 
 def _fill_spec(spec, servable, signature: str) -> None:

@@ -434,3 +434,30 @@ def test_kserve_grpc_client_v2(api, server_python):
     plain, _ = _predict(api["client"], [{**ROW}] * 2)
     assert out["grpc_infer"]["classes"] == [p["classes"] for p in plain]
     assert out["grpc_infer"]["id"] == "kserve-client"
+
+
+def test_triton_clients_http_and_grpc(api, server_python):
+    """NVIDIA Triton's own clients: HTTP with JSON and binary tensors, gRPC with raw contents
+    (which it reads back from raw_output_contents only)."""
+    script = os.path.join(os.path.dirname(__file__), "triton_clients.py")
+    server = api["server"]
+    done = subprocess.run(
+        [server_python, "-P", script, server.url.split("//", 1)[1], server.grpc_target, MODEL],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    plain, _ = _predict(api["client"], [{**ROW}] * 2)
+    for answer in (out["http"]["json"], out["http"]["binary"], out["grpc"]["infer"]):
+        assert answer["classes"] == [p["classes"] for p in plain]
+        np.testing.assert_allclose(
+            answer["probabilities"], [p["probabilities"] for p in plain], atol=1e-6
+        )
+    assert out["http"]["json"]["id"] == out["http"]["binary"]["id"] == "triton-http"
+    assert out["grpc"]["infer"]["id"] == "triton-grpc"
+    for protocol in ("http", "grpc"):
+        assert out[protocol]["live"] and out[protocol]["ready"] and out[protocol]["model_ready"]
+        assert out[protocol]["inputs"] == sorted(ROW)
