@@ -12,6 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
+DEV_LOCK := requirements/dev-lock.txt
 # The model server has its own environment: kserve needs pandas >= 2.2, TFDV forbids it.
 SERVING_VENV := .venv-serving
 SERVING_STAMP := $(SERVING_VENV)/.installed
@@ -34,16 +35,17 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: ARGS='...' (passed to kubetfx or the server), PORT=8501 (serve), PYTEST_ARGS='...', PYTHON=$(PYTHON)"
 
-# The venv is rebuilt only when the lock file or setup.py changes.
-$(STAMP): $(LOCK) setup.py
+# The venv is rebuilt only when a lock file or setup.py changes. The dev lock includes the
+# runtime lock (what the component image installs) and adds the test and lint tools.
+$(STAMP): $(LOCK) $(DEV_LOCK) setup.py
 	@$(CHECK_PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --progress-bar off -r $(LOCK) 2>&1 | { grep -v "^WARNING: Location" || true; }
+	$(BIN)/pip install --quiet --progress-bar off -r $(DEV_LOCK) 2>&1 | { grep -v "^WARNING: Location" || true; }
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | { grep -v "^WARNING: Location" || true; }
 	$(BIN)/pip check
 	touch $(STAMP)
 
-setup: $(STAMP) ## create .venv from the lock file (idempotent)
+setup: $(STAMP) ## create .venv from the locks: runtime + dev tools (idempotent)
 
 $(SERVING_STAMP): $(SERVING_LOCK)
 	@$(CHECK_PYTHON)

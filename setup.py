@@ -75,6 +75,8 @@ setup(
             "ipykernel>=6",
             "great-tables>=0.20,<0.21",
             "vega-datasets>=0.9,<0.10",
+            "docker>=7",  # kfp.local.DockerRunner (make e2e)
+            "tritonclient[http,grpc]>=2.49,<2.50",  # the last for grpcio 1.65 (Beam 2.61)
         ],
     },
     entry_points={"console_scripts": ["kubetfx = kubetfx.cli:main"]},

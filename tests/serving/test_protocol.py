@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -436,13 +437,14 @@ def test_kserve_grpc_client_v2(api, server_python):
     assert out["grpc_infer"]["id"] == "kserve-client"
 
 
-def test_triton_clients_http_and_grpc(api, server_python):
-    """NVIDIA Triton's own clients: HTTP with JSON and binary tensors, gRPC with raw contents
-    (which it reads back from raw_output_contents only)."""
+def test_triton_clients_http_and_grpc(api):
+    """NVIDIA Triton's own clients (from the dev environment, in a process of their own):
+    HTTP with JSON and binary tensors, gRPC with raw contents (which it reads back from
+    raw_output_contents only)."""
     script = os.path.join(os.path.dirname(__file__), "triton_clients.py")
     server = api["server"]
     done = subprocess.run(
-        [server_python, "-P", script, server.url.split("//", 1)[1], server.grpc_target, MODEL],
+        [sys.executable, "-P", script, server.url.split("//", 1)[1], server.grpc_target, MODEL],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,4 +1,4 @@
-"""Run in the serving environment (tritonclient installed) against a running server: NVIDIA
+"""Run in the dev environment (tritonclient installed) against a running server: NVIDIA
 Triton's own HTTP and gRPC clients, the KServe V2 clients most V2 users have, called as their
 documentation shows. Prints one JSON object of results.
 
