@@ -29,7 +29,7 @@ BENCH_ROWS ?= 100000
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup serving-setup run serve test bench images lint format compile tf-outputs clean clean-all
+.PHONY: help setup serving-setup run serve test bench images e2e lint format compile tf-outputs clean clean-all
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -75,8 +75,11 @@ bench: $(STAMP) $(SERVING_STAMP) ## all benchmarks (~50 min; BENCH_ROWS=100000 i
 	cat bench/results.md
 	$(BIN)/python -m bench.docs
 
-images: ## build the component and server images (TAG: git sha); REGISTRY=... also pushes them
-	$(PYTHON) infra/images.py build $(if $(TAG),--tag $(TAG),) $(if $(REGISTRY),--registry $(REGISTRY) --push,) $(ARGS)
+images: ## build the component and server images with docker or podman (TAG, BASE, CA_BUNDLE); REGISTRY=... also pushes them
+	$(PYTHON) infra/images.py build $(if $(TAG),--tag $(TAG),) $(if $(REGISTRY),--registry $(REGISTRY) --push,) $(if $(BASE),--base $(BASE),) $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE),) $(ARGS)
+
+e2e: $(STAMP) ## build both images, run the training, batch and monitoring pipelines in them and serve from the server image
+	$(BIN)/python infra/e2e.py
 
 lint: $(STAMP) ## ruff lint and format check; package layers (no new cycle or upward import); clean notebooks
 	$(BIN)/ruff check .

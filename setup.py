@@ -46,6 +46,7 @@ setup(
         "pyyaml>=6",
         "scipy>=1.10",
         "urllib3>=2",
+        "docker>=7",  # runner docker: kfp.local.DockerRunner (make e2e)
     ],
     extras_require={
         # The model server's own environment (kserve needs pandas >= 2.2, which TFDV forbids,
@@ -75,7 +76,6 @@ setup(
             "ipykernel>=6",
             "great-tables>=0.20,<0.21",
             "vega-datasets>=0.9,<0.10",
-            "docker>=7",  # kfp.local.DockerRunner (make e2e)
             "tritonclient[http,grpc]>=2.49,<2.50",  # the last for grpcio 1.65 (Beam 2.61)
         ],
     },

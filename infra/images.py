@@ -1,16 +1,24 @@
 """Build and push the kubetfx container images (`make images` runs this; stdlib only).
 
-    python infra/images.py build [--registry REPO] [--tag TAG] [--push] [--dry-run]
+    python infra/images.py build [--registry REPO] [--tag TAG] [--push] [--base IMAGE]
+                                 [--ca-bundle FILE] [--engine docker|podman] [--dry-run]
     python infra/images.py push --registry REPO [--tag TAG] [--dry-run]
 
 `build` builds infra/docker/components.Dockerfile and infra/docker/server.Dockerfile with the
 repository root as the build context and tags them REPO/kubetfx-components:TAG and
-REPO/kubetfx-server:TAG (without --registry: local names, e.g. for `kind load`). `push` pushes
-those tags. Both print the `images:` config section that points a run at them. TAG defaults to
-the git commit (short sha, `-dirty` when the work tree has changes). `--dry-run` prints the
-docker commands without running them (no Docker needed).
+REPO/kubetfx-server:TAG (without --registry: local names, e.g. for `kind load` or
+`make e2e`). `push` pushes those tags. Both print the `images:` config section that points a
+run at them. TAG defaults to the git commit (short sha, `-dirty` when the work tree has
+changes). `--dry-run` prints the commands without running them (no engine needed).
 
-Exit codes: 0 done; 1 Docker missing, unreachable or a docker command failed; 2 a bad flag.
+The engine is docker when its daemon answers, else podman (Debian's, with the settings of
+infra/podman/containers.conf). The base image defaults to the official Python 3.11 bookworm
+image; when it cannot be pulled, infra/base_image.sh makes an equivalent from Debian packages
+and the build uses that, saying so. pip's cache is a build cache mount, so a rebuild after a
+lock change installs only what changed; a CA bundle (--ca-bundle, default: the one pip uses
+here, from PIP_CERT) is passed to the builds as a secret for TLS-inspecting proxies.
+
+Exit codes: 0 done; 1 no engine, or an engine command failed; 2 a bad flag.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +48,9 @@ DOCKERFILES = {
 }
 # TFDV and tfx-bsl publish x86_64 wheels only, and GKE node pools default to amd64.
 DEFAULT_PLATFORM = "linux/amd64"
+OFFICIAL_BASE = "docker.io/library/python:3.11.14-slim-bookworm"
+DEBIAN_BASE = "localhost/kubetfx-base:bookworm"
+PODMAN_CONF = ROOT / "infra" / "podman" / "containers.conf"
 # Docker's reference grammar: a tag is at most 128 word characters, dots and dashes.
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # host[:port]/path, lowercase: e.g. europe-west4-docker.pkg.dev/my-project/kubetfx.
@@ -49,8 +61,8 @@ class UsageError(Exception):
     """A bad flag value (exit code 2)."""
 
 
-class DockerError(Exception):
-    """Docker is missing, unreachable, or a docker command failed (exit code 1)."""
+class EngineError(Exception):
+    """No container engine, or one of its commands failed (exit code 1)."""
 
 
 def default_tag(root: Path = ROOT) -> str:
@@ -78,65 +90,132 @@ def check_registry(registry: str) -> str:
     return registry
 
 
-def build_command(kind: str, name: str, platform: str, tag: str) -> list[str]:
-    return [
-        "docker",
-        "build",
-        "--platform",
-        platform,
-        "--file",
-        DOCKERFILES[kind],
-        "--tag",
-        name,
-        "--label",
-        f"org.opencontainers.image.version={tag}",
-        "--label",
-        "org.opencontainers.image.title=" + REPOSITORIES[kind],
-        ".",
-    ]
-
-
-def push_command(name: str) -> list[str]:
-    return ["docker", "push", name]
-
-
-def check_docker() -> None:
-    """Fail early, and say why, when there is no Docker to build with."""
-    if shutil.which("docker") is None:
-        raise DockerError(
-            "docker: command not found. Building the images needs Docker (Engine or Desktop, "
-            "with BuildKit) on this machine or in CI; --dry-run prints the commands instead"
+def check_ca_bundle(path: str | None) -> str | None:
+    if path is not None and not os.path.isfile(path):
+        raise UsageError(
+            f"--ca-bundle: {path!r} is not a file; give a PEM bundle of the CA certificates "
+            "pip must trust (e.g. --ca-bundle /etc/ssl/certs/ca-certificates.crt)"
         )
-    info = subprocess.run(
-        ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True
+    return path
+
+
+def engine_env(engine: str) -> dict[str, str]:
+    """The environment engine commands run with: BuildKit for docker (it reads the
+    per-Dockerfile .dockerignore files and the cache and secret mounts); for podman, the
+    project's containers.conf unless the caller chose one."""
+    env = dict(os.environ)
+    if engine == "docker":
+        env["DOCKER_BUILDKIT"] = "1"
+    else:
+        env.setdefault("CONTAINERS_CONF", str(PODMAN_CONF))
+    return env
+
+
+def local_name(engine: str, kind: str, tag: str) -> str:
+    """podman names a local image localhost/NAME:TAG, and kfp's DockerRunner looks images up
+    by that exact name, so the build tags it so."""
+    name = image_name(kind, tag)
+    return f"localhost/{name}" if engine == "podman" else name
+
+
+def find_engine(wanted: str | None = None) -> str:
+    """docker when its daemon answers, else podman; fail naming what to install."""
+    candidates = [wanted] if wanted else ["docker", "podman"]
+    reasons = []
+    for engine in candidates:
+        if shutil.which(engine) is None:
+            reasons.append(f"{engine}: command not found")
+            continue
+        info = subprocess.run(
+            [engine, "info", "--format", "{{.Host.Arch}}" if engine == "podman" else "{{.ID}}"],
+            capture_output=True,
+            text=True,
+            env=engine_env(engine),
+        )
+        if info.returncode == 0:
+            return engine
+        said = (info.stderr or info.stdout).strip().splitlines()
+        reasons.append(f"{engine}: cannot reach the engine" + (f" ({said[-1]})" if said else ""))
+    raise EngineError(
+        "no container engine: "
+        + "; ".join(reasons)
+        + ". Install Docker (Engine or Desktop) or podman; on Debian, as root, "
+        "`infra/engine.sh install` installs podman from Debian's packages. "
+        "--dry-run prints the commands instead"
     )
-    if info.returncode != 0:
-        reason = (info.stderr or info.stdout).strip().splitlines()
-        raise DockerError(
-            "docker: cannot reach the Docker daemon"
-            + (f" ({reason[-1]})" if reason else "")
-            + ". Start Docker (or set DOCKER_HOST) and retry; --dry-run prints the commands"
-        )
 
 
-def run(commands: list[list[str]], dry_run: bool) -> None:
-    # BuildKit is what reads the per-Dockerfile .dockerignore files in infra/docker/.
-    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+def build_command(
+    engine: str, kind: str, name: str, platform: str, tag: str, base: str, ca_bundle: str | None
+) -> list[str]:
+    command = [engine, "build", "--platform", platform, "--file", DOCKERFILES[kind]]
+    command += ["--tag", name, "--build-arg", f"BASE_IMAGE={base}"]
+    command += ["--label", f"org.opencontainers.image.version={tag}"]
+    command += ["--label", "org.opencontainers.image.title=" + REPOSITORIES[kind]]
+    if ca_bundle:
+        command += ["--secret", f"id=ca,src={ca_bundle}"]
+    if engine == "podman":
+        # podman's build containers reach the network like the host does (no bridge setup),
+        # and read <Dockerfile>.dockerignore only when told.
+        ignore = DOCKERFILES[kind] + ".dockerignore"
+        command += ["--network", "host", "--ignorefile", ignore]
+    return command + ["."]
+
+
+def push_command(engine: str, name: str) -> list[str]:
+    return [engine, "push", name]
+
+
+def choose_base(engine: str, base: str | None, dry_run: bool) -> str:
+    """The given base; else the official image when it is present or can be pulled; else the
+    Debian-built equivalent (made by infra/base_image.sh when it is not there yet)."""
+    if base:
+        return base
+    if dry_run:
+        return OFFICIAL_BASE
+    env = engine_env(engine)
+
+    def have(image: str) -> bool:
+        inspect = [engine, "image", "inspect", image]
+        return subprocess.run(inspect, capture_output=True, env=env).returncode == 0
+
+    if have(OFFICIAL_BASE):
+        return OFFICIAL_BASE
+    pull = subprocess.run([engine, "pull", OFFICIAL_BASE], capture_output=True, text=True, env=env)
+    if pull.returncode == 0:
+        return OFFICIAL_BASE
+    reason = (pull.stderr or pull.stdout).strip().splitlines()
+    print(
+        f"The official base {OFFICIAL_BASE} cannot be pulled"
+        + (f" ({reason[-1]})" if reason else "")
+        + f":\nbuilding on {DEBIAN_BASE}, Python 3.11 from Debian packages (infra/base_image.sh).",
+        flush=True,
+    )
+    if not have(DEBIAN_BASE):
+        run([["bash", "infra/base_image.sh", engine, DEBIAN_BASE]], env, dry_run=False)
+    return DEBIAN_BASE
+
+
+def run(commands: list[list[str]], env: dict[str, str], dry_run: bool) -> None:
     for command in commands:
         print("+ " + shlex.join(command), flush=True)
         if dry_run:
             continue
+        started = time.monotonic()
         result = subprocess.run(command, cwd=ROOT, env=env)
         if result.returncode != 0:
-            raise DockerError(f"{shlex.join(command)} failed with exit code {result.returncode}")
+            raise EngineError(f"{shlex.join(command)} failed with exit code {result.returncode}")
+        print(f"  ({command[1]} took {time.monotonic() - started:.0f} s)", flush=True)
 
 
-def repo_digest(name: str) -> str | None:
-    """The registry digest of a pushed tag (immutable), or None when docker does not know it."""
+def repo_digest(engine: str, name: str) -> str | None:
+    """The registry digest of a pushed tag (immutable), or None when the engine does not know
+    it."""
     result = subprocess.run(
-        ["docker", "image", "inspect", "--format", '{{join .RepoDigests "\\n"}}', name],
+        [engine, "image", "inspect", "--format", '{{join .RepoDigests "\\n"}}', name],
         capture_output=True,
         text=True,
+        env=engine_env(engine),
     )
     repository = name.rsplit(":", 1)[0]
     for line in result.stdout.splitlines() if result.returncode == 0 else []:
@@ -168,9 +247,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             choices=sorted(DOCKERFILES),
             help="only this image (repeatable; default: both)",
         )
-        command.add_argument("--dry-run", action="store_true", help="print the docker commands")
+        command.add_argument(
+            "--engine", choices=["docker", "podman"], help="default: docker, else podman"
+        )
+        command.add_argument("--dry-run", action="store_true", help="print the commands")
     build.add_argument("--push", action="store_true", help="push after building")
     build.add_argument("--platform", default=DEFAULT_PLATFORM, help="default: %(default)s")
+    build.add_argument(
+        "--base", help=f"base image (default: {OFFICIAL_BASE}, else a Debian-built one)"
+    )
+    build.add_argument(
+        "--ca-bundle",
+        default=os.environ.get("PIP_CERT") or None,
+        help="CA bundle pip trusts inside the builds (default: $PIP_CERT, if set)",
+    )
     return parser.parse_args(argv)
 
 
@@ -185,24 +275,31 @@ def main(argv: list[str] | None = None) -> int:
                 "--registry is required to push: give the repository the cluster pulls from "
                 "(e.g. --registry europe-west4-docker.pkg.dev/my-project/kubetfx)"
             )
+        ca_bundle = check_ca_bundle(getattr(args, "ca_bundle", None))
+        engine = (args.engine or "docker") if args.dry_run else find_engine(args.engine)
         kinds = args.image or sorted(DOCKERFILES)
-        names = {kind: image_name(kind, tag, registry) for kind in kinds}
+        names = {
+            kind: image_name(kind, tag, registry) if registry else local_name(engine, kind, tag)
+            for kind in kinds
+        }
         commands = []
         if args.command == "build":
-            commands += [build_command(k, n, args.platform, tag) for k, n in names.items()]
+            base = choose_base(engine, args.base, args.dry_run)
+            commands += [
+                build_command(engine, k, n, args.platform, tag, base, ca_bundle)
+                for k, n in names.items()
+            ]
         if pushing:
-            commands += [push_command(name) for name in names.values()]
-        if not args.dry_run:
-            check_docker()
-        run(commands, args.dry_run)
+            commands += [push_command(engine, name) for name in names.values()]
+        run(commands, engine_env(engine), args.dry_run)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except DockerError as e:
+    except EngineError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if pushing and not args.dry_run:
-        names = {kind: repo_digest(name) or name for kind, name in names.items()}
+        names = {kind: repo_digest(engine, name) or name for kind, name in names.items()}
     done = "pushed" if pushing else "built"
     verb = f"would be {done}" if args.dry_run else done
     print(f"\nImages {verb}; point a run at them with this config section:\n")

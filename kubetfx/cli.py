@@ -39,8 +39,18 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _runner_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runner",
+        choices=("subprocess", "docker"),
+        help="kfp.local runner (runner): subprocess in this environment (default), or docker: "
+        "each step in images.components through the Docker API at DOCKER_HOST",
+    )
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {
+        "runner": getattr(args, "runner", None),
         "data.path": args.data,
         "data.label": args.label,
         "data.name": args.name,
@@ -88,6 +98,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print(f"kubetfx: training pipeline on {cfg.data.path} (label {cfg.data.label!r})", flush=True)
     if args.in_process:
+        if cfg.runner == "docker":
+            raise ConfigError(
+                "--in-process calls the steps in this process: not with --runner docker"
+            )
         result = in_process.run(cfg)
     else:
         result = local.run(cfg, training.build(cfg), verbose=args.verbose)
@@ -255,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the training pipeline locally (kfp.local)")
     _config_flags(run)
+    _runner_flag(run)
     run.add_argument(
         "--in-process",
         action="store_true",
@@ -336,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--output-format", choices=("jsonl", "parquet", "csv"))
     bp.add_argument("--model-version", type=int, help="a registry version (default: champion)")
     _config_flags(bp)
+    _runner_flag(bp)
     bp.set_defaults(func=cmd_batch_predict)
 
     mon = sub.add_parser("monitor", help="skew, drift and live quality of serving traffic")
@@ -355,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--region", help="vertex: Vertex AI region (vertex.region)")
     mon.add_argument("--dry-run", action="store_true", help="cluster targets: print, send nothing")
     _config_flags(mon)
+    _runner_flag(mon)
     mon.set_defaults(func=cmd_monitor)
 
     reg = sub.add_parser(

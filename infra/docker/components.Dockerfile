@@ -13,32 +13,47 @@
 # No HEALTHCHECK: each step is a run-to-completion process, not a service.
 # checkov:skip=CKV_DOCKER_2: a batch image (one process per pipeline step); nothing to probe
 
-# The same exact base in both stages, so the venv's interpreter (/usr/local/bin/python3.11)
-# exists in the runtime stage too. Debian bookworm (glibc 2.36) is what requirements/lock.txt
-# was resolved and verified on. To pin by digest as well, append @sha256:... from
-# `docker buildx imagetools inspect python:3.11.14-slim-bookworm`.
-FROM python:3.11.14-slim-bookworm AS builder
+# The base is a build argument, the same in both stages, so the venv's interpreter exists in
+# the runtime stage too. Default: the official image (Python at /usr/local/bin/python3.11).
+# Where Docker Hub cannot be reached, `make images` builds an equivalent from Debian packages
+# (infra/base_image.sh: Debian's python3.11 at /usr/bin) and passes it here. Debian bookworm
+# (glibc 2.36) is what requirements/lock.txt was resolved and verified on. To pin by digest,
+# append @sha256:... from `docker buildx imagetools inspect python:3.11.14-slim-bookworm`.
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm
+FROM ${BASE_IMAGE} AS builder
 
 # crcmod and pyfarmhash (Beam and tfx-bsl dependencies) ship no cp311 wheel: they are
-# compiled here, in the stage that is thrown away.
+# compiled here, in the stage that is thrown away. The official image has Python's C headers;
+# Debian's python3.11 needs python3.11-dev for them.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
+      $(python3.11 -c 'import os, sysconfig; h = os.path.join(sysconfig.get_paths()["include"], "Python.h"); print("" if os.path.exists(h) else "python3.11-dev")') \
  && rm -rf /var/lib/apt/lists/*
 
+# pip's cache is a build cache mount (kept by the engine between builds, never in a layer), so
+# a rebuild after a lock change downloads and compiles only what changed. A CA bundle for
+# TLS-inspecting proxies comes in as the optional build secret `ca` (make images CA_BUNDLE=...).
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_PROGRESS_BAR=off
+    PIP_PROGRESS_BAR=off \
+    PIP_ROOT_USER_ACTION=ignore
 
-# The pipeline environment, installed exactly as `make setup` does: every pin from the lock,
-# then the package itself without dependencies, then `pip check`.
+# The pipeline runtime, installed as `make setup` installs it, minus the dev tools: every pin of
+# requirements/lock.txt (no pytest, ruff, checkov: those are in dev-lock.txt), then the
+# package itself without dependencies, then `pip check`.
 COPY requirements/lock.txt /opt/kubetfx/requirements/lock.txt
-RUN python -m venv /opt/venv \
+RUN --mount=type=cache,id=kubetfx-pip,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+ && python3.11 -m venv /opt/venv \
  && /opt/venv/bin/pip install -r /opt/kubetfx/requirements/lock.txt
 
 # The model server's environment (kserve needs pandas >= 2.2, which TFDV forbids, so it is
 # separate). The infra_validate step starts the real server from it on loopback.
 COPY requirements/serving-lock.txt /opt/kubetfx/requirements/serving-lock.txt
-RUN python -m venv /opt/venv-serving \
+RUN --mount=type=cache,id=kubetfx-pip,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+ && python3.11 -m venv /opt/venv-serving \
  && /opt/venv-serving/bin/pip install -r /opt/kubetfx/requirements/serving-lock.txt \
  && /opt/venv-serving/bin/pip check
 
@@ -47,10 +62,10 @@ RUN python -m venv /opt/venv-serving \
 # validation would work from a regular install as well: tests/pipeline/test_install.py.)
 COPY setup.py /opt/kubetfx/setup.py
 COPY kubetfx /opt/kubetfx/kubetfx
-RUN /opt/venv/bin/pip install --no-deps --no-build-isolation -e /opt/kubetfx \
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --no-cache-dir -e /opt/kubetfx \
  && /opt/venv/bin/pip check
 
-FROM python:3.11.14-slim-bookworm AS runtime
+FROM ${BASE_IMAGE} AS runtime
 
 # No compilers here: only the two venvs and the source tree are copied from the builder.
 COPY --from=builder /opt/venv /opt/venv

@@ -7,20 +7,26 @@
 #   docker build --platform linux/amd64 -f infra/docker/server.Dockerfile .
 # The build context is filtered by server.Dockerfile.dockerignore.
 
-# The same exact base as the component image, in both stages. To pin by digest as well,
-# append @sha256:... from `docker buildx imagetools inspect python:3.11.14-slim-bookworm`.
-FROM python:3.11.14-slim-bookworm AS builder
+# The same base as the component image (a build argument: see components.Dockerfile), in both
+# stages. To pin by digest, append @sha256:... to the default.
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm
+FROM ${BASE_IMAGE} AS builder
 
+# pip's cache is a build cache mount (never in a layer); the optional build secret `ca` is a
+# CA bundle for TLS-inspecting proxies (make images CA_BUNDLE=...).
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_PROGRESS_BAR=off
+    PIP_PROGRESS_BAR=off \
+    PIP_ROOT_USER_ACTION=ignore
 
 COPY requirements/serving-lock.txt /opt/kubetfx/requirements/serving-lock.txt
-RUN python -m venv /opt/venv-serving \
+RUN --mount=type=cache,id=kubetfx-pip,target=/root/.cache/pip,sharing=locked \
+    --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+ && python3.11 -m venv /opt/venv-serving \
  && /opt/venv-serving/bin/pip install -r /opt/kubetfx/requirements/serving-lock.txt \
  && /opt/venv-serving/bin/pip check
 
-FROM python:3.11.14-slim-bookworm AS runtime
+FROM ${BASE_IMAGE} AS runtime
 
 COPY --from=builder /opt/venv-serving /opt/venv-serving
 # The package is not installed: its declared dependencies (Beam, TFDV...) belong to the
@@ -43,7 +49,8 @@ USER 10001:10001
 # --registry and --log-dir (or --config) instead.
 WORKDIR /home/kubetfx
 
-EXPOSE 8080
+# REST on 8080; gRPC (TF Serving PredictionService, KServe V2) on 8500, serving.grpc_port.
+EXPOSE 8080 8500
 # For `docker run` and compose; Kubernetes ignores it and uses the InferenceService's probes.
 # The slim base has no curl: ask with Python.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \

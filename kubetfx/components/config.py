@@ -10,6 +10,8 @@ works wherever a whole config is at hand.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from kubetfx.components.batch_predict.config import BatchPredictConfig
@@ -69,6 +71,13 @@ class PipelineConfig(Section):
     reference_root: str = Field(
         "./references",
         description="Reference schemas and previous statistics, per dataset (outside runs).",
+    )
+    runner: Literal["subprocess", "docker"] = Field(
+        "subprocess",
+        description="How a local run (kfp.local) runs each step: 'subprocess' in this Python "
+        "environment, or 'docker' in images.components through the Docker API at DOCKER_HOST "
+        "(Docker, or `podman system service`); every local path must then be under "
+        "pipeline_root, the one directory kfp mounts. `make e2e` runs this way.",
     )
     data: DataConfig = Field(default_factory=DataConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)

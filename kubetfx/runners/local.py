@@ -1,8 +1,10 @@
 """Run a pipeline locally with kfp.local and summarize what happened.
 
-kfp.local (SubprocessRunner, no venv) runs each component as a subprocess of this Python,
-writing artifacts under {pipeline_root}/{run}/{task}/{output}. A task that succeeded leaves
-an executor_output.json holding its artifacts' metadata; that is what the summary reads.
+kfp.local runs each component either as a subprocess of this Python (cfg.runner
+'subprocess', no venv) or in a container of images.components through the Docker API
+('docker': DockerRunner, which bind-mounts pipeline_root at the same path and nothing else).
+Artifacts land under {pipeline_root}/{run}/{task}/{output}. A task that succeeded leaves an
+executor_output.json holding its artifacts' metadata; that is what the summary reads.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import re
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
+from kubetfx.errors import ConfigError
 from kubetfx.pipelines.artifacts import EXECUTOR_OUTPUT
+
+IMAGE_UID = 10001  # the component image's user (infra/docker/components.Dockerfile)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -159,16 +164,20 @@ def run(cfg: PipelineConfig, pipeline, verbose: bool = False) -> RunResult:
 
     from kfp import local
 
-    # Locally the components run in this venv, not in cfg.images.components: kfp.local warns
-    # about that on every step. It is the intended setup (DESIGN.md §4), so say it once here.
-    warnings.filterwarnings("ignore", message=".*non-Python base image.*", category=RuntimeWarning)
-
     root = cfg.pipeline_root
     fileio.makedirs(root)
+    if cfg.runner == "docker":
+        check_docker_run(cfg)
+        runner = local.DockerRunner()
+    else:
+        # The components run in this venv, not in cfg.images.components: kfp.local warns
+        # about that on every step. It is the intended setup, so say it once here.
+        warnings.filterwarnings(
+            "ignore", message=".*non-Python base image.*", category=RuntimeWarning
+        )
+        runner = local.SubprocessRunner(use_venv=False)
     before = set(os.listdir(root))
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False), pipeline_root=root, raise_on_error=True
-    )
+    local.init(runner=runner, pipeline_root=root, raise_on_error=True)
     started, error, failed_task = time.time(), None, None
     log_path = os.path.join(root, f".run-{os.getpid()}-{int(started)}.log")
     steps = step_order(pipeline)
@@ -190,3 +199,71 @@ def run(cfg: PipelineConfig, pipeline, verbose: bool = False) -> RunResult:
         log_path = os.path.join(run_dir, "run.log")
     results = collect(run_dir, steps, failed_task, started)
     return RunResult(run_name, run_dir, results, error, log_path)
+
+
+def _local_paths(cfg: PipelineConfig) -> dict[str, str]:
+    """The config's local paths a step reads or writes, by field name."""
+    from kubetfx.components.ingest.config import BUILTIN_PENGUINS
+
+    paths = {
+        "reference_root": cfg.reference_root,
+        "push.registry": cfg.push.registry,
+        "serving.registry": cfg.serving.registry,
+        "serving.request_log.dir": cfg.serving.request_log.dir,
+        "schema.import_path": cfg.schema_.import_path,
+        "batch_predict.input": cfg.batch_predict.input,
+        "batch_predict.output": cfg.batch_predict.output,
+        "monitor.output_dir": cfg.monitor.output_dir,
+        "monitor.labels": cfg.monitor.labels,
+        "monitor.training_statistics": cfg.monitor.training_statistics,
+    }
+    if cfg.data.path != BUILTIN_PENGUINS:
+        paths["data.path"] = cfg.data.path
+    return {k: v for k, v in paths.items() if v and not fileio.is_remote(v)}
+
+
+def check_docker_run(cfg: PipelineConfig) -> None:
+    """What a run in containers needs, checked before any step runs (each a ConfigError that
+    names the field and the fix): paths under the one mounted directory, a pipeline root the
+    image's user can write, a Docker API, and the image in the engine's local store."""
+    root = os.path.realpath(cfg.pipeline_root)
+    outside = {
+        field: path
+        for field, path in _local_paths(cfg).items()
+        if os.path.commonpath([root, os.path.realpath(path)]) != root
+    }
+    if outside:
+        listed = ", ".join(f"{field}={path!r}" for field, path in sorted(outside.items()))
+        raise ConfigError(
+            f"runner 'docker' mounts only pipeline_root ({root}) into the steps' containers, "
+            f"so these paths would be invisible to them: {listed}. Put them under pipeline_root "
+            "(e.g. reference_root: <pipeline_root>/references), or use runner 'subprocess'"
+        )
+    st = os.stat(root)
+    if not (st.st_mode & 0o002 or (st.st_uid == IMAGE_UID and st.st_mode & 0o200)):
+        raise ConfigError(
+            f"pipeline_root: {root} is not writable for the image's user (uid {IMAGE_UID}), so "
+            f"every step would fail with an empty log. Give it to that user (`chown {IMAGE_UID} "
+            f"{root}`, as root) or make this run directory writable (`chmod 0777 {root}`)"
+        )
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception as e:  # the SDK missing, no DOCKER_HOST, a dead socket
+        raise ConfigError(
+            f"runner 'docker' needs a Docker API ({type(e).__name__}: {e}). Start Docker, or "
+            "podman's (`podman system service --time=0 unix:///tmp/podman.sock &` and "
+            "DOCKER_HOST=unix:///tmp/podman.sock); the docker package comes with `make setup`"
+        ) from e
+    try:
+        client.images.get(cfg.images.components)
+    except docker.errors.ImageNotFound as e:
+        raise ConfigError(
+            f"images.components: {cfg.images.components!r} is not in the engine's local "
+            "images. Build it with `make images` and set images.components to the name it "
+            "prints (podman names local images localhost/NAME:TAG)"
+        ) from e
+    finally:
+        client.close()

@@ -21,6 +21,7 @@ DOCKERFILES = {
 }
 # An exact release tag (python:3.11.14-slim-bookworm), optionally with a digest as well.
 PINNED_BASE_RE = re.compile(r"^python:3\.11\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?$")
+BASE_ARG = "${BASE_IMAGE}"
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
@@ -59,19 +60,25 @@ def values(stage: list[tuple[str, str]], keyword: str) -> list[str]:
     return [arguments for k, arguments in stage if k == keyword]
 
 
+def base_default(path: Path) -> str:
+    """The default of the BASE_IMAGE build argument declared before the first FROM."""
+    (declared,) = [a for k, a in instructions(path) if k == "ARG" and a.startswith("BASE_IMAGE=")]
+    return declared.partition("=")[2]
+
+
 @pytest.mark.parametrize("kind", sorted(DOCKERFILES))
-def test_every_stage_starts_from_the_same_pinned_base(kind):
+def test_every_stage_starts_from_the_base_argument_pinned_by_default(kind):
     bases = {
         args.split()[0] for stage in stages(DOCKERFILES[kind]) for args in values(stage, "FROM")
     }
     assert len(stages(DOCKERFILES[kind])) >= 2, "expected a builder and a runtime stage"
-    (base,) = bases
-    assert PINNED_BASE_RE.match(base), f"{base!r} is not pinned to an exact release"
+    assert bases == {BASE_ARG}  # one base for every stage: the venvs' interpreter exists
+    default = base_default(DOCKERFILES[kind])
+    assert PINNED_BASE_RE.match(default), f"{default!r} is not pinned to an exact release"
 
 
 def test_both_images_share_one_base():
-    bases = {values(stages(path)[0], "FROM")[0].split()[0] for path in DOCKERFILES.values()}
-    assert len(bases) == 1
+    assert len({base_default(path) for path in DOCKERFILES.values()}) == 1
 
 
 @pytest.mark.parametrize("kind", sorted(DOCKERFILES))
@@ -170,7 +177,7 @@ def test_component_image_puts_the_venv_python_first_for_kfp():
 
 def test_server_image_listens_on_8080_on_all_interfaces():
     runtime = final_stage(DOCKERFILES["server"])
-    assert values(runtime, "EXPOSE") == ["8080"]
+    assert values(runtime, "EXPOSE") == ["8080 8500"]
     (entrypoint,) = values(runtime, "ENTRYPOINT")
     assert json.loads(entrypoint) == [
         "python",
@@ -182,3 +189,17 @@ def test_server_image_listens_on_8080_on_all_interfaces():
         "8080",
     ]
     assert "PYTHONPATH=/opt/kubetfx" in " ".join(values(runtime, "ENV"))
+
+
+@pytest.mark.parametrize("kind", sorted(DOCKERFILES))
+def test_lock_installs_use_the_pip_cache_mount_and_the_optional_ca_secret(kind):
+    """pip's cache lives in a build cache mount (reused by the next build, never in a layer)
+    and a CA bundle given to `make images` reaches pip as the secret `ca`."""
+    builder = stages(DOCKERFILES[kind])[0]
+    installs = [c for c in values(builder, "RUN") if "pip install -r" in c]
+    assert installs
+    for command in installs:
+        assert "--mount=type=cache,id=kubetfx-pip,target=/root/.cache/pip" in command
+        assert "--mount=type=secret,id=ca" in command
+        assert "PIP_CERT=/run/secrets/ca" in command
+        assert "--no-cache-dir" not in command

@@ -116,6 +116,6 @@ def test_the_runtime_lock_holds_exactly_what_the_package_needs():
     assert "-r lock.txt" in LOCKS["dev"].read_text().splitlines()
     assert runtime == needed - {"setuptools"}  # the venv's own
     assert not runtime & dev
-    assert {"pytest", "ruff", "checkov", "kubernetes-validate", "docker"} <= dev
+    assert {"pytest", "ruff", "checkov", "kubernetes-validate", "tritonclient"} <= dev
     installed = {_norm(d.metadata["Name"]) for d in metadata.distributions()}
     assert installed - runtime - dev <= {"kubetfx", "pip", "setuptools", "wheel"}
