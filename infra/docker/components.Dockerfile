@@ -19,6 +19,7 @@
 # (infra/base_image.sh: Debian's python3.11 at /usr/bin) and passes it here. Debian bookworm
 # (glibc 2.36) is what requirements/lock.txt was resolved and verified on. To pin by digest,
 # append @sha256:... from `docker buildx imagetools inspect python:3.11.14-slim-bookworm`.
+# checkov:skip=CKV_DOCKER_7: FROM names the BASE_IMAGE argument, whose default is an exact release tag (tests/infra/test_dockerfiles.py)
 ARG BASE_IMAGE=python:3.11.14-slim-bookworm
 FROM ${BASE_IMAGE} AS builder
 
