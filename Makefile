@@ -72,6 +72,7 @@ bench: $(STAMP) $(SERVING_STAMP) ## all benchmarks (~50 min; BENCH_ROWS=100000 i
 	$(BIN)/python -m bench.data --rows $(BENCH_ROWS)
 	test -f model_registry/penguins/champion.json || $(BIN)/kubetfx run
 	$(BIN)/python -m bench.serving
+	$(BIN)/python -m bench.containers
 	cat bench/results.md
 	$(BIN)/python -m bench.docs
 

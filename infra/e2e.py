@@ -64,21 +64,23 @@ def engine() -> str:
     return images.find_engine()
 
 
-def run_dir() -> None:
-    if RUN.exists():
-        subprocess.run(["rm", "-rf", str(RUN)], check=True)  # files of uid 10001
-    RUN.mkdir()
+def run_dir(path: Path = RUN) -> None:
+    """An empty directory the images' user can write: theirs when this runs as root, else
+    writable for everyone (this directory only)."""
+    if path.exists():
+        subprocess.run(["rm", "-rf", str(path)], check=True)  # files of uid 10001
+    path.mkdir(parents=True)
     if os.geteuid() == 0:
-        os.chown(RUN, IMAGE_UID, IMAGE_UID)
+        os.chown(path, IMAGE_UID, IMAGE_UID)
     else:
-        RUN.chmod(0o777)
+        path.chmod(0o777)
 
 
-def docker_api(engine_name: str) -> subprocess.Popen | None:
-    """podman's Docker-compatible API on a socket in the run directory (DOCKER_HOST)."""
+def docker_api(engine_name: str, socket: Path = ROOT / ".e2e-podman.sock"):
+    """podman's Docker-compatible API on `socket`, set as DOCKER_HOST for this process and its
+    children; the service process (None for docker, whose daemon is the API)."""
     if engine_name == "docker":
         return None
-    socket = RUN.parent / ".e2e-podman.sock"
     socket.unlink(missing_ok=True)
     service = subprocess.Popen(
         ["podman", "system", "service", "--time=0", f"unix://{socket}"],
@@ -209,7 +211,7 @@ def main() -> int:
         tag = images.default_tag()
         phase("images", _build, tag)
         names = {k: images.local_name(engine_name, k, tag) for k in images.DOCKERFILES}
-        sizes = _sizes(engine_name, names)
+        sizes = image_sizes(engine_name, names)
         print("image sizes: " + ", ".join(f"{k} {v / 1e9:.2f} GB" for k, v in sizes.items()))
         service = docker_api(engine_name)
         config = write_config(names["components"])
@@ -243,7 +245,7 @@ def main() -> int:
     return 0
 
 
-def _sizes(engine_name: str, names: dict[str, str]) -> dict[str, int]:
+def image_sizes(engine_name: str, names: dict[str, str]) -> dict[str, int]:
     sizes = {}
     for kind, name in names.items():
         inspect = [engine_name, "image", "inspect", "--format", "{{.Size}}", name]

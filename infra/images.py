@@ -146,9 +146,17 @@ def find_engine(wanted: str | None = None) -> str:
 
 
 def build_command(
-    engine: str, kind: str, name: str, platform: str, tag: str, base: str, ca_bundle: str | None
+    engine: str,
+    kind: str,
+    name: str,
+    platform: str,
+    tag: str,
+    base: str,
+    ca_bundle: str | None,
+    no_cache: bool = False,
 ) -> list[str]:
     command = [engine, "build", "--platform", platform, "--file", DOCKERFILES[kind]]
+    command += ["--no-cache"] if no_cache else []
     command += ["--tag", name, "--build-arg", f"BASE_IMAGE={base}"]
     command += ["--label", f"org.opencontainers.image.version={tag}"]
     command += ["--label", "org.opencontainers.image.title=" + REPOSITORIES[kind]]
@@ -257,6 +265,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--base", help=f"base image (default: {OFFICIAL_BASE}, else a Debian-built one)"
     )
     build.add_argument(
+        "--no-cache", action="store_true", help="rebuild every layer (pip's cache mount stays)"
+    )
+    build.add_argument(
         "--ca-bundle",
         default=os.environ.get("PIP_CERT") or None,
         help="CA bundle pip trusts inside the builds (default: $PIP_CERT, if set)",
@@ -286,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             base = choose_base(engine, args.base, args.dry_run)
             commands += [
-                build_command(engine, k, n, args.platform, tag, base, ca_bundle)
+                build_command(engine, k, n, args.platform, tag, base, ca_bundle, args.no_cache)
                 for k, n in names.items()
             ]
         if pushing:

@@ -19,7 +19,7 @@ def cmd_batch_predict(cfg: PipelineConfig, verbose: bool = False) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(f"kubetfx: batch prediction of {cfg.batch_predict.input}", flush=True)
     named = cfg.model_copy(update={"pipeline_name": pipeline_name(cfg)})
-    result = local.run(named, build(cfg), verbose=verbose)
+    result = local.run(named, build(cfg), verbose=verbose, kind="batch")
     print(summary(result), flush=True)
     return 0 if result.succeeded else 1
 

@@ -151,8 +151,9 @@ class _Progress:
         self.console.flush()
 
 
-def run(cfg: PipelineConfig, pipeline, verbose: bool = False) -> RunResult:
-    """Run `pipeline` (built from cfg) with kfp.local; never raises for a failed task.
+def run(cfg: PipelineConfig, pipeline, verbose: bool = False, kind: str = "training") -> RunResult:
+    """Run `pipeline` (built from cfg; `kind` names it: training, batch or monitoring) with
+    kfp.local; never raises for a failed task.
 
     The console shows each step's start and end; the full output of kfp.local and the
     components goes to {run_dir}/run.log (and to the console too when verbose).
@@ -167,7 +168,7 @@ def run(cfg: PipelineConfig, pipeline, verbose: bool = False) -> RunResult:
     root = cfg.pipeline_root
     fileio.makedirs(root)
     if cfg.runner == "docker":
-        check_docker_run(cfg)
+        check_docker_run(cfg, kind)
         runner = local.DockerRunner()
     else:
         # The components run in this venv, not in cfg.images.components: kfp.local warns
@@ -201,35 +202,40 @@ def run(cfg: PipelineConfig, pipeline, verbose: bool = False) -> RunResult:
     return RunResult(run_name, run_dir, results, error, log_path)
 
 
-def _local_paths(cfg: PipelineConfig) -> dict[str, str]:
-    """The config's local paths a step reads or writes, by field name."""
+# The config's local paths each pipeline's steps read or write: under runner 'docker' they
+# must lie in the one directory kfp mounts.
+STEP_PATHS = {
+    "training": ("data.path", "reference_root", "schema.import_path", "push.registry"),
+    "batch": ("batch_predict.input", "batch_predict.output", "push.registry"),
+    "monitoring": (
+        "serving.request_log.dir", "serving.registry", "push.registry", "reference_root",
+        "monitor.output_dir", "monitor.labels", "monitor.training_statistics",
+    ),
+}  # fmt: skip
+
+
+def _local_paths(cfg: PipelineConfig, pipeline: str) -> dict[str, str]:
+    """The local paths of `pipeline`'s steps, by field name."""
     from kubetfx.components.ingest.config import BUILTIN_PENGUINS
 
-    paths = {
-        "reference_root": cfg.reference_root,
-        "push.registry": cfg.push.registry,
-        "serving.registry": cfg.serving.registry,
-        "serving.request_log.dir": cfg.serving.request_log.dir,
-        "schema.import_path": cfg.schema_.import_path,
-        "batch_predict.input": cfg.batch_predict.input,
-        "batch_predict.output": cfg.batch_predict.output,
-        "monitor.output_dir": cfg.monitor.output_dir,
-        "monitor.labels": cfg.monitor.labels,
-        "monitor.training_statistics": cfg.monitor.training_statistics,
-    }
-    if cfg.data.path != BUILTIN_PENGUINS:
-        paths["data.path"] = cfg.data.path
-    return {k: v for k, v in paths.items() if v and not fileio.is_remote(v)}
+    paths = {}
+    for field in STEP_PATHS[pipeline]:
+        value = cfg
+        for part in field.split("."):
+            value = getattr(value, "schema_" if part == "schema" else part)
+        if value and value != BUILTIN_PENGUINS and not fileio.is_remote(value):
+            paths[field] = value
+    return paths
 
 
-def check_docker_run(cfg: PipelineConfig) -> None:
+def check_docker_run(cfg: PipelineConfig, pipeline: str = "training") -> None:
     """What a run in containers needs, checked before any step runs (each a ConfigError that
     names the field and the fix): paths under the one mounted directory, a pipeline root the
     image's user can write, a Docker API, and the image in the engine's local store."""
     root = os.path.realpath(cfg.pipeline_root)
     outside = {
         field: path
-        for field, path in _local_paths(cfg).items()
+        for field, path in _local_paths(cfg, pipeline).items()
         if os.path.commonpath([root, os.path.realpath(path)]) != root
     }
     if outside:

@@ -74,7 +74,7 @@ def cmd_monitor(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     cfg = localize(cfg)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(f"kubetfx: monitoring {cfg.push.model_name} from {cfg.serving.request_log.dir}")
-    result = local.run(cfg, build(cfg), verbose=args.verbose)
+    result = local.run(cfg, build(cfg), verbose=args.verbose, kind="monitoring")
     if not result.succeeded:
         print(f"kubetfx: monitoring failed: {result.error}\n  log: {result.log_path}")
         return 1

@@ -39,6 +39,21 @@ def test_paths_outside_the_mounted_root_are_named(tmp_path):
     assert "Put them under pipeline_root" in message
 
 
+def test_only_the_paths_of_the_pipeline_that_runs_count(tmp_path, monkeypatch):
+    """A training run does not read serving logs: their default outside the root is fine,
+    and the monitoring pipeline, which reads them, is refused."""
+    root = tmp_path / "run"
+    root.mkdir(mode=0o777)
+    root.chmod(0o777)
+    cfg = _config(root, serving={"request_log": {"dir": str(tmp_path / "logs")}})
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no.sock")
+    with pytest.raises(ConfigError, match="serving.request_log.dir"):
+        check_docker_run(cfg, "monitoring")
+    with pytest.raises(ConfigError, match="needs a Docker API") as error:
+        check_docker_run(cfg, "training")  # got past the paths: no API in this test
+    assert "request_log" not in str(error.value)
+
+
 def test_a_root_the_image_user_cannot_write_is_refused_with_both_fixes(tmp_path):
     root = tmp_path / "run"
     root.mkdir()
