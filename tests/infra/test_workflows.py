@@ -69,8 +69,15 @@ def test_every_repository_path_named_exists(name):
         assert (ROOT / path).exists(), f"{name}.yaml names {path}, which does not exist"
 
 
+def test_pull_requests_run_make_e2e_on_the_docker_engine():
+    e2e = _workflow("pr")["jobs"]["e2e"]
+    assert [s.get("run") for s in e2e["steps"] if "run" in s] == ["make e2e"]
+
+
 def test_pull_requests_lint_test_and_compile():
-    assert re.findall(r"\bmake (\w+)", _run_text(_workflow("pr"))) == ["lint", "test", "compile"]
+    assert re.findall(r"\bmake (\w+)", _run_text(_workflow("pr"))) == [
+        "lint", "test", "compile", "e2e"
+    ]  # fmt: skip
 
 
 def test_main_authenticates_with_workload_identity_federation_not_keys():
