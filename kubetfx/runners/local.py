@@ -261,7 +261,7 @@ def check_docker_run(cfg: PipelineConfig, pipeline: str = "training") -> None:
         raise ConfigError(
             f"runner 'docker' needs a Docker API ({type(e).__name__}: {e}). Start Docker, or "
             "podman's (`podman system service --time=0 unix:///tmp/podman.sock &` and "
-            "DOCKER_HOST=unix:///tmp/podman.sock); the docker package comes with `make setup`"
+            "DOCKER_HOST=unix:///tmp/podman.sock)"
         ) from e
     try:
         client.images.get(cfg.images.components)
