@@ -9,12 +9,16 @@
 # pass through CONTAINERS_CONF: nothing under /etc is edited.
 set -euo pipefail
 [ "${1:-}" = install ] || { echo "usage: infra/engine.sh install" >&2; exit 2; }
-for engine in docker podman; do
-  if command -v "$engine" >/dev/null; then
-    echo "infra/engine.sh: $engine is installed"
-    exit 0
-  fi
-done
+# A docker command alone is not an engine: its daemon must answer (a client without a daemon
+# is common on CI machines).
+if command -v podman >/dev/null; then
+  echo "infra/engine.sh: podman is installed"
+  exit 0
+fi
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  echo "infra/engine.sh: docker answers"
+  exit 0
+fi
 if [ ! -r /etc/debian_version ] || [ "$(id -u)" != 0 ]; then
   cat >&2 <<'MSG'
 infra/engine.sh: no container engine. Install one of:
