@@ -69,6 +69,20 @@ def api(tmp_path_factory, server_python, penguins):
         yield {"server": server, "client": client, "versions": versions, "regressor": regressor}
 
 
+def _client_script(python: str, script: str, *args: str) -> dict:
+    """Run one of the real-client scripts beside this file with `python`: its last line of
+    output, parsed."""
+    done = subprocess.run(
+        [python, "-P", os.path.join(os.path.dirname(__file__), script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _predict(client, rows, path=f"/v1/models/{MODEL}:predict"):
     status, headers, body = client.request("POST", path, {"instances": rows})
     assert status == 200, body
@@ -194,16 +208,7 @@ def test_metadata_parses_into_tensorflow_serving_apis_response(api):
 
 
 def test_kserve_rest_client_v1_and_v2(api, server_python):
-    script = os.path.join(os.path.dirname(__file__), "kserve_clients.py")
-    done = subprocess.run(
-        [server_python, "-P", script, api["server"].url, MODEL],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = _client_script(server_python, "kserve_clients.py", api["server"].url, MODEL)
     assert out["v1_live"] is True and out["v1_model_ready"] is True
     assert out["v2_live"] is True and out["v2_ready"] is True and out["v2_model_ready"] is True
     plain, _ = _predict(api["client"], [{**ROW}] * 2)
@@ -420,16 +425,8 @@ def test_grpc_client_mistakes_are_status_codes_that_name_them(grpc_stubs, change
 
 
 def test_kserve_grpc_client_v2(api, server_python):
-    script = os.path.join(os.path.dirname(__file__), "kserve_clients.py")
-    done = subprocess.run(
-        [server_python, "-P", script, api["server"].url, MODEL, api["server"].grpc_target],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    server = api["server"]
+    out = _client_script(server_python, "kserve_clients.py", server.url, MODEL, server.grpc_target)
     assert out["grpc_live"] is True and out["grpc_ready"] is True
     assert out["grpc_model_ready"] is True
     plain, _ = _predict(api["client"], [{**ROW}] * 2)
@@ -441,17 +438,9 @@ def test_triton_clients_http_and_grpc(api):
     """NVIDIA Triton's own clients (from the dev environment, in a process of their own):
     HTTP with JSON and binary tensors, gRPC with raw contents (which it reads back from
     raw_output_contents only)."""
-    script = os.path.join(os.path.dirname(__file__), "triton_clients.py")
     server = api["server"]
-    done = subprocess.run(
-        [sys.executable, "-P", script, server.url.split("//", 1)[1], server.grpc_target, MODEL],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    host_port = server.url.split("//", 1)[1]
+    out = _client_script(sys.executable, "triton_clients.py", host_port, server.grpc_target, MODEL)
     plain, _ = _predict(api["client"], [{**ROW}] * 2)
     for answer in (out["http"]["json"], out["http"]["binary"], out["grpc"]["infer"]):
         assert answer["classes"] == [p["classes"] for p in plain]
