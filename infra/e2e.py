@@ -204,7 +204,7 @@ def main() -> int:
         print(f"-- {name}: {times[name]} s", flush=True)
         return result
 
-    service = None
+    service, sizes = None, {}
     try:
         engine_name = phase("container engine", engine)
         run_dir()
@@ -239,7 +239,7 @@ def main() -> int:
             service.terminate()
             service.wait(timeout=30)
         if RUN.exists():
-            report = {"seconds": times, "image_bytes": locals().get("sizes", {})}
+            report = {"seconds": times, "image_bytes": sizes}
             (RUN / "e2e.json").write_text(json.dumps(report, indent=2))
     say("passed: " + ", ".join(f"{k} {v} s" for k, v in times.items()))
     return 0
