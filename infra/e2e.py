@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "infra"))
 import images  # noqa: E402  (infra/images.py, stdlib only)
 
+from kubetfx.runners.local import IMAGE_UID  # noqa: E402  (the images' user)
+
 RUN = ROOT / "e2e_run"
 MODEL = "penguins"
-IMAGE_UID = 10001
 ROW = {
     "bill_length_mm": 39.1,
     "bill_depth_mm": 18.7,
