@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "infra"))
 import images  # noqa: E402  (infra/images.py, stdlib only)
 
+from kubetfx.components.contracts import INFRA_FILE  # noqa: E402
 from kubetfx.runners.local import IMAGE_UID  # noqa: E402  (the images' user)
 
 RUN = ROOT / "e2e_run"
@@ -103,13 +104,13 @@ def kubetfx(*args: str) -> None:
         raise E2EFailed(f"`kubetfx {args[0]}` in the component image failed (see above)")
 
 
-def write_config(components: str) -> Path:
+def write_config(components: str, server: str) -> Path:
     config = RUN / "config.yaml"
     config.write_text(
         f"pipeline_root: {RUN}\n"
         f"reference_root: {RUN}/references\n"
         "runner: docker\n"
-        f"images: {{components: {components}}}\n"
+        f"images: {{components: {components}, server: {server}}}\n"
         f"push: {{registry: {RUN}/model_registry}}\n"
         f"serving: {{request_log: {{dir: {RUN}/serving_logs, sample_rate: 1.0}}}}\n"
         f"monitor: {{output_dir: {RUN}/monitoring, window: 1h}}\n"
@@ -182,6 +183,16 @@ def serve(engine_name: str, server_image: str) -> None:
         subprocess.run([engine_name, "stop", "--time", "10", name], env=env, capture_output=True)
 
 
+def infra_validated(run_root: Path) -> None:
+    """The training run's infra_validate step served the candidate in the server image
+    (its 'docker' mode, from inside its own container) and blessed it."""
+    (result,) = run_root.glob(f"*/infra-validate/infra_blessing/{INFRA_FILE}")
+    infra = json.loads(result.read_text())
+    if infra.get("mode") != "docker" or not infra.get("blessed"):
+        raise E2EFailed(f"infra validation did not bless the candidate in the server image {infra}")
+    print(f"infra validation in the server image: {'; '.join(infra['reasons'])}")
+
+
 def _typed(value: str):
     if value == "NA":  # the CSV's missing value: JSON null, as a client sends it
         return None
@@ -215,11 +226,12 @@ def main() -> int:
         sizes = image_sizes(engine_name, names)
         print("image sizes: " + ", ".join(f"{k} {v / 1e9:.2f} GB" for k, v in sizes.items()))
         service = docker_api(engine_name)
-        config = write_config(names["components"])
+        config = write_config(names["components"], names["server"])
         phase("training pipeline in the component image", kubetfx, "run", "--config", str(config))
         champion = RUN / "model_registry" / MODEL / "champion.json"
         if not champion.exists():
             raise E2EFailed(f"the training pipeline pushed no model: no {champion}")
+        infra_validated(RUN)
         phase("server image: REST predict, V2 infer, traffic", serve, engine_name, names["server"])
         data = RUN / "rows.csv"
         from kubetfx.components.ingest.core import builtin_penguins_path

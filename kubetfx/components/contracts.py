@@ -245,6 +245,18 @@ class InfraResult:
     examples: int = 0
     ready_seconds: float | None = None
     max_abs_diff: float | None = None
+    mode: str = ""  # where the candidate was served: subprocess, docker or kubernetes
+
+    def metadata(self) -> dict:
+        """The InfraBlessing artifact's metadata (the Kubeflow UI shows it)."""
+        return {
+            "blessed": int(self.blessed),
+            "reasons": self.reasons,
+            "mode": self.mode,
+            "ready_seconds": self.ready_seconds or -1,
+            "examples": self.examples,
+            "tfx_type": "InfraBlessing",
+        }
 
 
 def read_infra_blessing(uri: str) -> InfraResult:

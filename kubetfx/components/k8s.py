@@ -1,7 +1,8 @@
 """The small part of the Kubernetes API kubetfx calls, behind one injectable class.
 
-The GKE training launcher (kubetfx/components/train/gke.py) and the KServe pusher
-(kubetfx/components/push/kserve.py) talk to the cluster only through `Kube`; tests pass a fake with
+The GKE training launcher (components/train/gke.py), the KServe pusher
+(components/push/kserve.py) and infra validation's pod (components/infra_validate/servers.py)
+talk to the cluster only through `Kube`; tests pass a fake with
 the same methods. `PERMISSIONS` names the RBAC rule each method needs: the Roles in
 infra/k8s/rbac/ grant exactly these (a test checks it).
 """
@@ -25,6 +26,9 @@ PERMISSIONS: dict[str, tuple[str, str, str]] = {
     "delete_service": ("", "services", "delete"),
     "list_pods": ("", "pods", "list"),
     "read_pod_log": ("", "pods/log", "get"),
+    "create_pod": ("", "pods", "create"),
+    "read_pod": ("", "pods", "get"),
+    "delete_pod": ("", "pods", "delete"),
     "create_jobset": (JOBSET[0], JOBSET[2], "create"),
     "read_jobset": (JOBSET[0], JOBSET[2], "get"),
     "delete_jobset": (JOBSET[0], JOBSET[2], "delete"),
@@ -95,6 +99,19 @@ class Kube:
     def read_pod_log(self, namespace: str, name: str) -> str:
         with _errors(f"read the log of pod {name}", namespace):
             return self._core.read_namespaced_pod_log(name, namespace)
+
+    # One pod (infra validation's model server).
+    def create_pod(self, namespace: str, body: dict) -> dict:
+        with _errors("create Pod", namespace):
+            return self._dict(self._core.create_namespaced_pod(namespace, body))
+
+    def read_pod(self, namespace: str, name: str) -> dict:
+        with _errors(f"read Pod {name}", namespace):
+            return self._dict(self._core.read_namespaced_pod(name, namespace))
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        with _errors(f"delete Pod {name}", namespace):
+            self._core.delete_namespaced_pod(name, namespace, grace_period_seconds=5)
 
     # JobSets (jobset.x-k8s.io), where the JobSet controller is installed.
     def create_jobset(self, namespace: str, body: dict) -> dict:

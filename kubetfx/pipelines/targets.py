@@ -112,14 +112,38 @@ def pipeline_config(cfg: PipelineConfig, target: Target) -> PipelineConfig:
     """The config the steps receive. Each Beam step reads its own options at run time
     (`PipelineConfig.beam_args_for`), so a UI edit of the one `config` parameter reaches every
     step. Locally they are dropped: cluster settings are ignored by local runs, and a Dataflow
-    option would launch cloud jobs on local paths."""
+    option would launch cloud jobs on local paths. infra_validate.mode 'auto' becomes the
+    target's mode."""
+    infra = cfg.infra_validate.model_copy(update={"mode": infra_validate_mode(cfg, target)})
     if target in CLUSTER_TARGETS:
-        return cfg
+        return cfg.model_copy(update={"infra_validate": infra})
     steps = {
         stage: step.model_copy(update={"beam_args": None})
         for stage, step in cfg.cluster.steps.items()
     }
-    return cfg.model_copy(update={"cluster": cfg.cluster.model_copy(update={"steps": steps})})
+    cluster = cfg.cluster.model_copy(update={"steps": steps})
+    return cfg.model_copy(update={"cluster": cluster, "infra_validate": infra})
+
+
+def infra_validate_mode(cfg: PipelineConfig, target: Target) -> str:
+    """Where infra_validate serves the candidate on `target` (TFX InfraValidator's platforms):
+    a pod beside the step on Kubeflow; a container of the engine when the local steps run in
+    containers; else the server's Python environment in a subprocess. Vertex AI steps have
+    neither a container engine nor a cluster API, so they use the subprocess (the component
+    image carries the server's environment for that)."""
+    mode = cfg.infra_validate.mode
+    if mode == "auto":
+        if target == "kubeflow":
+            return "kubernetes"
+        return "docker" if target == "local" and cfg.runner == "docker" else "subprocess"
+    allowed = {"local": ("subprocess", "docker"), "kubeflow": ("subprocess", "kubernetes")}
+    allowed["vertex"] = ("subprocess",)
+    if mode not in allowed[target]:
+        raise ConfigError(
+            f"infra_validate.mode: {mode!r} is not available on target {target} (it can use "
+            f"{' or '.join(allowed[target])}); set it to one of those or 'auto'"
+        )
+    return mode
 
 
 def config_parameter(cfg: PipelineConfig, target: Target) -> str:

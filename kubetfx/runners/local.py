@@ -2,7 +2,9 @@
 
 kfp.local runs each component either as a subprocess of this Python (cfg.runner
 'subprocess', no venv) or in a container of images.components through the Docker API
-('docker': DockerRunner, which bind-mounts pipeline_root at the same path and nothing else).
+('docker': DockerRunner, which bind-mounts pipeline_root at the same path and nothing else;
+`step_container` below also gives infra_validate the engine's API, and removes each step's
+container when it ends).
 Artifacts land under {pipeline_root}/{run}/{task}/{output}. A task that succeeded leaves an
 executor_output.json holding its artifacts' metadata; that is what the summary reads.
 """
@@ -170,6 +172,9 @@ def run(cfg: PipelineConfig, pipeline, verbose: bool = False, kind: str = "train
     if cfg.runner == "docker":
         check_docker_run(cfg, kind)
         runner = local.DockerRunner()
+        from kfp.local import docker_task_handler
+
+        docker_task_handler.run_docker_container = step_container
     else:
         # The components run in this venv, not in cfg.images.components: kfp.local warns
         # about that on every step. It is the intended setup, so say it once here.
@@ -200,6 +205,54 @@ def run(cfg: PipelineConfig, pipeline, verbose: bool = False, kind: str = "train
         log_path = os.path.join(run_dir, "run.log")
     results = collect(run_dir, steps, failed_task, started)
     return RunResult(run_name, run_dir, results, error, log_path)
+
+
+ENGINE_SOCKET = "/run/kubetfx-engine.sock"  # where infra_validate's container sees the API
+
+
+def step_container(client, image: str, command: list[str], volumes: dict) -> int:
+    """Run one step's container; its exit code. Replaces kfp.local's run_docker_container
+    (kfp 2.13, same signature: tests/unit/test_local_runner.py checks it), which leaves every
+    step's container behind and cannot give one step more than the pipeline root: the
+    infra_validate step starts the server image through the engine's API (its 'docker' mode),
+    so it alone gets the API socket, DOCKER_HOST and the socket's group."""
+    extra: dict = {}
+    if _function(command) == "infra_validate":
+        socket = _engine_socket()
+        volumes = {**volumes, socket: {"bind": ENGINE_SOCKET, "mode": "rw"}}
+        extra = {
+            "environment": {"DOCKER_HOST": f"unix://{ENGINE_SOCKET}"},
+            "group_add": [str(os.stat(socket).st_gid)],
+        }
+    container = client.containers.run(
+        image=image, command=command, detach=True, volumes=volumes, **extra
+    )
+    try:
+        for line in container.logs(stream=True):
+            print(line.decode(errors="replace"), end="")
+        return container.wait()["StatusCode"]
+    finally:
+        container.remove(force=True)
+
+
+def _function(command: list[str]) -> str | None:
+    """The component function a kfp lightweight step's command runs."""
+    for flag, value in zip(command, command[1:], strict=False):
+        if flag == "--function_to_execute":
+            return value
+    return None
+
+
+def _engine_socket() -> str:
+    """The engine's API socket on this host (DOCKER_HOST, else Docker's default path)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        raise ConfigError(
+            f"runner 'docker': infra_validate's container reaches the engine through its unix "
+            f"socket, and DOCKER_HOST is {host!r}; use a unix:// socket, or set "
+            "infra_validate.mode: subprocess"
+        )
+    return host[len("unix://") :]
 
 
 # The config's local paths each pipeline's steps read or write: under runner 'docker' they
@@ -263,13 +316,21 @@ def check_docker_run(cfg: PipelineConfig, pipeline: str = "training") -> None:
             "podman's (`podman system service --time=0 unix:///tmp/podman.sock &` and "
             "DOCKER_HOST=unix:///tmp/podman.sock)"
         ) from e
+    from kubetfx.pipelines.targets import infra_validate_mode
+
+    needed = {"components": cfg.images.components}
+    if pipeline == "training" and infra_validate_mode(cfg, "local") == "docker":
+        needed["server"] = cfg.images.server  # infra_validate serves the candidate in it
+        _engine_socket()  # which its container reaches the engine through
     try:
-        client.images.get(cfg.images.components)
-    except docker.errors.ImageNotFound as e:
-        raise ConfigError(
-            f"images.components: {cfg.images.components!r} is not in the engine's local "
-            "images. Build it with `make images` and set images.components to the name it "
-            "prints (podman names local images localhost/NAME:TAG)"
-        ) from e
+        for field, image in needed.items():
+            try:
+                client.images.get(image)
+            except docker.errors.ImageNotFound as e:
+                raise ConfigError(
+                    f"images.{field}: {image!r} is not in the engine's local images. Build it "
+                    f"with `make images` and set images.{field} to the name it prints (podman "
+                    "names local images localhost/NAME:TAG)"
+                ) from e
     finally:
         client.close()

@@ -10,6 +10,7 @@ pandas and protobuf would shadow the serving environment's). Standard library on
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -121,7 +122,50 @@ def request(method: str, url: str, body=None, headers: dict | None = None, timeo
         client.close()
 
 
-class ServerProcess:
+class Server:
+    """A model server somewhere (a process here, a container, a pod) and how to wait for it.
+    Subclasses give `address()` (its URL, or None while it has none yet), `exited()` (why it
+    stopped, or None while it runs) and `log_tail()`."""
+
+    def address(self) -> str | None:
+        raise NotImplementedError
+
+    def exited(self) -> str | None:
+        raise NotImplementedError
+
+    def log_tail(self, lines: int = 20) -> str:
+        raise NotImplementedError
+
+    def wait_available(self, model: str, timeout: float, version: int | None = None) -> float:
+        """Seconds until `model` (or that version of it) is AVAILABLE. Raises ServerFailed with
+        the reason: the server exited, the version failed to load, or the time ran out."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            stopped = self.exited()
+            if stopped is not None:
+                raise ServerFailed(f"the model server {stopped}:\n" + self.log_tail())
+            url, status, body = self.address(), 0, None
+            if url:  # a pod has none until it is scheduled
+                with contextlib.suppress(OSError):  # not listening yet
+                    status, _, body = request("GET", f"{url}/v1/models/{model}", timeout=2)
+            if status == 200:
+                for row in body["model_version_status"]:
+                    if version is not None and row["version"] != str(version):
+                        continue
+                    if row["state"] == "AVAILABLE":
+                        return time.monotonic() - start
+                    if row["state"] == "END":
+                        raise ServerFailed(
+                            f"version {row['version']} failed to load: "
+                            f"{row['status']['error_message']}"
+                        )
+            time.sleep(0.2)
+        raise ServerFailed(
+            f"model {model!r} was not available within {timeout:g} s:\n" + self.log_tail()
+        )
+
+
+class ServerProcess(Server):
     """The model server in a subprocess on 127.0.0.1; stopped on exit from the `with`."""
 
     def __init__(self, python: str, args: list[str], log_path: str, port: int | None = None):
@@ -173,32 +217,10 @@ class ServerProcess:
         with open(self.log_path, errors="replace") as f:
             return "".join(f.readlines()[-lines:])
 
-    def wait_available(self, model: str, timeout: float, version: int | None = None) -> float:
-        """Seconds until `model` (or that version of it) is AVAILABLE. Raises ServerFailed with
-        the reason: the server exited, the version failed to load, or the time ran out."""
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            if self._process.poll() is not None:
-                raise ServerFailed(
-                    f"the model server exited with code {self._process.returncode}:\n"
-                    + self.log_tail()
-                )
-            try:
-                status, _, body = request("GET", f"{self.url}/v1/models/{model}", timeout=2)
-            except OSError:  # not listening yet
-                status, body = 0, None
-            if status == 200:
-                for row in body["model_version_status"]:
-                    if version is not None and row["version"] != str(version):
-                        continue
-                    if row["state"] == "AVAILABLE":
-                        return time.monotonic() - start
-                    if row["state"] == "END":
-                        raise ServerFailed(
-                            f"version {row['version']} failed to load: "
-                            f"{row['status']['error_message']}"
-                        )
-            time.sleep(0.2)
-        raise ServerFailed(
-            f"model {model!r} was not available within {timeout:g} s:\n" + self.log_tail()
-        )
+    def address(self) -> str:
+        return self.url
+
+    def exited(self) -> str | None:
+        if self._process is None or self._process.poll() is None:
+            return None
+        return f"exited with code {self._process.returncode}"

@@ -10,9 +10,25 @@ from __future__ import annotations
 import copy
 import itertools
 
+import yaml
+
 from kubetfx.components.k8s import KubeError, NotFound
+from tests.infra.files import K8S
 
 _uids = itertools.count(1)
+
+
+def granted(rbac_file: str) -> set[tuple[str, str, str]]:
+    """Every (API group, resource, verb) the Roles in infra/k8s/rbac/<rbac_file> grant."""
+    return {
+        (group, resource, verb)
+        for doc in yaml.safe_load_all((K8S / "rbac" / rbac_file).read_text())
+        if doc["kind"] == "Role"
+        for rule in doc["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
 
 
 def merge_patch(target, patch):
@@ -48,6 +64,7 @@ class FakeKube:
         self.calls: list[tuple[str, tuple]] = []
         self.objects: dict[tuple[str, str], dict] = {}
         self.isvc_status = None  # callable(obj) -> status, for InferenceServices
+        self.pod_status = None  # callable(obj) -> status, for single pods (read_pod)
 
     def _record(self, method: str, *args):
         self.calls.append((method, args))
@@ -107,6 +124,21 @@ class FakeKube:
     def read_pod_log(self, namespace: str, name: str) -> str:
         self._record("read_pod_log", namespace, name)
         return self._current().get("logs", {}).get(name, "")
+
+    def create_pod(self, namespace: str, body: dict) -> dict:
+        self._record("create_pod", namespace, body)
+        return self._create("Pod", body)
+
+    def read_pod(self, namespace: str, name: str) -> dict:
+        self._record("read_pod", namespace, name)
+        obj = self._read("Pod", name)
+        if self.pod_status is not None:
+            obj["status"] = self.pod_status(obj)
+        return obj
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        self._record("delete_pod", namespace, name)
+        self._delete("Pod", name)
 
     def create_jobset(self, namespace: str, body: dict) -> dict:
         self._record("create_jobset", namespace, body)

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import tarfile
+
+import kubernetes_validate
+import pytest
 
 from kubetfx.components import contracts
 from kubetfx.components.config import InfraValidateConfig
 from kubetfx.components.evaluate.blessing import RESULT_FILE, Blessing
-from kubetfx.components.infra_validate import core
+from kubetfx.components.infra_validate import core, servers
+from kubetfx.components.k8s import PERMISSIONS
 from kubetfx.components.push import core as push
 from kubetfx.components.registry import ModelRegistry
+from kubetfx.errors import ConfigError
+from kubetfx.serving.process import ServerProcess, free_port, serving_python
+from tests.component.fake_kube import FakeKube, granted
 
 
 def test_the_candidate_is_served_and_answers_like_the_model(penguins, tmp_path):
@@ -74,3 +84,145 @@ def test_a_one_output_answer_in_row_format_is_read_by_name():
     rows = [{"a": 1, "b": 2}, {"a": 3, "b": 4}]
     assert core._as_columns(rows, ["a", "b"]) == {"a": [1, 3], "b": [2, 4]}
     assert core._as_columns({"a": [1]}, ["a"]) == {"a": [1]}
+
+
+# --- mode 'kubernetes': the server image as a pod, against a fake API with a real "kubelet" ---
+class Kubelet(FakeKube):
+    """The Kubernetes API faked, the pod real: creating the pod starts the model server with
+    the pod's own arguments on this machine (as its container would run them), reading it
+    reports what that process is doing, deleting it stops the process."""
+
+    def __init__(self, tmp_path, port: int, broken: bool = False):
+        super().__init__()
+        self.tmp_path, self.port, self.broken = tmp_path, port, broken
+        self.process: ServerProcess | None = None
+        self.pod_status = self._status
+
+    def create_pod(self, namespace, body):
+        created = super().create_pod(namespace, body)
+        (container,) = body["spec"]["containers"]
+        args = list(container["args"])
+        if self.broken:  # a server that exits at once (e.g. an image of another version)
+            args.append("--no-such-flag")
+        self.process = ServerProcess(
+            serving_python(), args, str(self.tmp_path / "pod.log"), port=self.port
+        ).__enter__()
+        return created
+
+    def _status(self, pod):
+        exited = self.process.exited() if self.process else None
+        if exited:
+            return {"phase": "Failed", "podIP": "127.0.0.1"}
+        return {"phase": "Running", "podIP": "127.0.0.1"}
+
+    def read_pod_log(self, namespace, name):
+        self._record("read_pod_log", namespace, name)
+        return self.process.log_tail(200) if self.process else ""
+
+    def delete_pod(self, namespace, name):
+        super().delete_pod(namespace, name)
+        self.process.stop()
+
+
+def _kubernetes_run(penguins, tmp_path, monkeypatch, kube, **cfg):
+    _, paths = penguins
+    monkeypatch.setattr(servers, "PORT", kube.port)
+    return core.run(
+        model_dir=paths["model"],
+        examples_uri=paths["examples"],
+        cfg=InfraValidateConfig(mode="kubernetes", examples=8, namespace="kubeflow", **cfg),
+        out_uri=str(tmp_path / "infra"),
+        image="registry.example/kubetfx-server:1",
+        staging_root=str(tmp_path / "bucket"),
+        kube=kube,
+    )
+
+
+def test_kubernetes_mode_serves_the_candidate_in_a_pod_and_removes_it(
+    penguins, tmp_path, monkeypatch
+):
+    kube = Kubelet(tmp_path, free_port())
+    result = _kubernetes_run(penguins, tmp_path, monkeypatch, kube, service_account="ksa")
+    assert result.blessed, result.reasons
+    assert result.mode == "kubernetes"
+    assert contracts.read_infra_blessing(str(tmp_path / "infra")).mode == "kubernetes"
+    ((namespace, body),) = kube.called("create_pod")
+    assert namespace == "kubeflow"
+    kubernetes_validate.validate(body, "1.33", strict=True)
+    spec = body["spec"]
+    (container,) = spec["containers"]
+    assert container["image"] == "registry.example/kubetfx-server:1"
+    assert spec["serviceAccountName"] == "ksa" and spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] and spec["restartPolicy"] == "Never"
+    assert spec["activeDeadlineSeconds"] > 180
+    # The pod read a copy of the candidate under the staging root; both are gone now.
+    registry = container["args"][container["args"].index("--registry") + 1]
+    assert registry.startswith(str(tmp_path / "bucket"))
+    assert not os.path.exists(registry)
+    assert kube.called("delete_pod") == [("kubeflow", body["metadata"]["name"])]
+    assert kube.objects == {}
+
+
+def test_kubernetes_mode_reports_a_pod_that_fails_and_still_deletes_it(
+    penguins, tmp_path, monkeypatch
+):
+    kube = Kubelet(tmp_path, free_port(), broken=True)
+    result = _kubernetes_run(penguins, tmp_path, monkeypatch, kube, ready_timeout_seconds=60)
+    assert not result.blessed
+    assert "server not ready: the model server pod kubetfx-infra-validate-" in result.reasons[0]
+    assert "ended in phase Failed" in result.reasons[0]
+    assert "--no-such-flag" in result.reasons[0]  # the pod's log tail says why
+    assert kube.objects == {} and len(kube.called("delete_pod")) == 1
+
+
+def test_the_infra_validator_role_grants_exactly_the_calls_made(penguins, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOSTNAME", "step-pod")  # its own pod is read (to own the server pod)
+    used = set()
+    for broken in (False, True):  # a failing pod's log is read too
+        kube = Kubelet(tmp_path, free_port(), broken=broken)
+        _kubernetes_run(penguins, tmp_path, monkeypatch, kube)
+        used |= {method for method, _ in kube.calls}
+    assert used == {"create_pod", "read_pod", "delete_pod", "read_pod_log"}
+    assert granted("infra-validator.yaml") == {PERMISSIONS[m] for m in used}
+
+
+def test_kubernetes_mode_needs_a_bucket_for_the_pod_to_read(penguins, tmp_path):
+    _, paths = penguins
+    with pytest.raises(ConfigError, match="pipeline_root .* is not one"):
+        core.run(
+            model_dir=paths["model"],
+            examples_uri=paths["examples"],
+            cfg=InfraValidateConfig(mode="kubernetes", examples=2),
+            out_uri=str(tmp_path / "infra"),
+            image="kubetfx-server:dev",
+            staging_root=str(tmp_path),
+        )
+
+
+def test_docker_mode_without_an_engine_is_a_setup_error_not_a_verdict(
+    penguins, tmp_path, monkeypatch
+):
+    _, paths = penguins
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    with pytest.raises(ConfigError, match="infra_validate.mode 'docker' needs a Docker API"):
+        core.run(
+            model_dir=paths["model"],
+            examples_uri=paths["examples"],
+            cfg=InfraValidateConfig(mode="docker", examples=2),
+            out_uri=str(tmp_path / "infra"),
+            image="kubetfx-server:dev",
+        )
+    assert not (tmp_path / "infra").exists()  # no blessing either way
+
+
+def test_the_candidate_is_copied_into_the_container_as_the_images_user(tmp_path):
+    model = tmp_path / "model"
+    (model / "variables").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"pb")
+    registry = tmp_path / "registry" / "candidate"
+    registry.mkdir(parents=True)
+    (registry / "1").symlink_to(model)  # as _stage links a local model
+    with tarfile.open(fileobj=io.BytesIO(servers._tar(str(tmp_path / "registry"), "r"))) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert members["r/candidate/1/saved_model.pb"].isfile()  # the link was followed
+    assert {(m.uid, m.gid) for m in members.values()} == {(servers.IMAGE_UID,) * 2}

@@ -25,8 +25,7 @@ from kubetfx.components.push.deploy import target_for
 from kubetfx.components.push.vertex import VertexTarget, canary_split
 from kubetfx.components.registry import ModelRegistry
 from kubetfx.errors import ConfigError, DeployFailed
-from tests.component.fake_kube import FakeKube
-from tests.infra.files import K8S
+from tests.component.fake_kube import FakeKube, granted
 from tests.infra.test_manifests import _validate_custom
 
 
@@ -199,19 +198,7 @@ def test_the_deployer_role_grants_exactly_what_the_kserve_target_calls(pushable)
     target = _kserve(kube)
     target.apply(target.change("promote"))
     used = {method for method, _ in kube.calls}
-    (role,) = [
-        d
-        for d in yaml.safe_load_all((K8S / "rbac" / "kserve-deployer.yaml").read_text())
-        if d["kind"] == "Role"
-    ]
-    granted = {
-        (g, r, v)
-        for rule in role["rules"]
-        for g in rule["apiGroups"]
-        for r in rule["resources"]
-        for v in rule["verbs"]
-    }
-    assert granted == {PERMISSIONS[m] for m in used}
+    assert granted("kserve-deployer.yaml") == {PERMISSIONS[m] for m in used}
 
 
 # Vertex AI.

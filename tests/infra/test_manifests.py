@@ -232,7 +232,16 @@ def test_kserve_deployer_role_only_creates_patches_and_reads_inferenceservices()
     }
 
 
-@pytest.mark.parametrize("role", ["kubetfx-train-launcher", "kubetfx-kserve-deployer"])
+def test_infra_validator_role_only_runs_one_pod_and_reads_its_log():
+    assert _rules("kubetfx-infra-validator") == {
+        ("", "pods"): {"create", "get", "delete"},
+        ("", "pods/log"): {"get"},
+    }
+
+
+@pytest.mark.parametrize(
+    "role", ["kubetfx-train-launcher", "kubetfx-kserve-deployer", "kubetfx-infra-validator"]
+)
 def test_roles_are_bound_to_the_pipeline_runner(role):
     (binding,) = [d for _, d in CORE_OBJECTS if d["kind"] == "RoleBinding" and _name(d) == role]
     (role_doc,) = [d for _, d in CORE_OBJECTS if d["kind"] == "Role" and _name(d) == role]

@@ -228,6 +228,15 @@ def test_local_target_applies_no_cluster_settings(tmp_path):
             {"cluster": {"default": {"beam_args": DATAFLOW}}},
             "cluster.default.beam_args",
         ),
+        # No engine and no cluster API in a Vertex step; no Docker API in a Kubeflow pod.
+        ("vertex", {"infra_validate": {"mode": "docker"}}, "infra_validate.mode"),
+        ("vertex", {"infra_validate": {"mode": "kubernetes"}}, "infra_validate.mode"),
+        ("kubeflow", {"infra_validate": {"mode": "docker"}}, "infra_validate.mode"),
+        (
+            "local",
+            {"pipeline_root": "./root", "infra_validate": {"mode": "kubernetes"}},
+            "infra_validate.mode",
+        ),
     ],
 )
 def test_bad_cluster_settings_are_config_errors_naming_the_field(
@@ -264,3 +273,19 @@ def test_stage_names_are_every_pipelines_steps():
 
     steps = [fn.__name__ for m in catalog._pipeline_modules().values() for fn in m.STAGES]
     assert list(targets.STAGE_NAMES) == steps
+
+
+@pytest.mark.parametrize(
+    ("target", "runner", "mode"),
+    [
+        ("kubeflow", "subprocess", "kubernetes"),  # the server image as a pod beside the step
+        ("vertex", "subprocess", "subprocess"),  # the server environment in the step's image
+        ("local", "subprocess", "subprocess"),  # venv runs: .venv-serving
+        ("local", "docker", "docker"),  # steps in containers: the server image in one more
+    ],
+)
+def test_infra_validate_auto_is_the_targets_mode(tmp_path, target, runner, mode):
+    root = {} if target != "local" else {"pipeline_root": "./root"}
+    spec, _ = compile_yaml(tmp_path, target, runner=runner, **root)
+    default = spec["root"]["inputDefinitions"]["parameters"]["config"]["defaultValue"]
+    assert PipelineConfig.from_json(default).infra_validate.mode == mode

@@ -3,10 +3,13 @@ step runs, each refusal naming the field and the fix."""
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 from kubetfx.components.config import PipelineConfig
 from kubetfx.errors import ConfigError
+from kubetfx.runners import local
 from kubetfx.runners.local import check_docker_run
 
 
@@ -78,3 +81,90 @@ def test_the_flag_reaches_the_config():
     assert args.runner == "docker"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--runner", "kubernetes"])
+
+
+class _Container:
+    def __init__(self, code: int):
+        self.code, self.removed = code, False
+
+    def logs(self, stream: bool):
+        return iter([b"step output\n"])
+
+    def wait(self):
+        return {"StatusCode": self.code}
+
+    def remove(self, force: bool):
+        self.removed = True
+
+
+class _Client:
+    """The docker SDK's client, as far as the runner uses it."""
+
+    def __init__(self, missing: tuple[str, ...] = ()):
+        self.missing, self.runs, self.containers, self.images = missing, [], self, self
+
+    def ping(self):
+        return True
+
+    def get(self, name):  # images.get
+        import docker
+
+        if name in self.missing:
+            raise docker.errors.ImageNotFound(name)
+
+    def run(self, **kwargs):  # containers.run
+        self.runs.append(kwargs)
+        self.last = _Container(3)
+        return self.last
+
+    def close(self):
+        pass
+
+
+def _command(function: str) -> list[str]:
+    return ["sh", "-c", "python3 -m kfp.dsl.executor_main", "--executor_input", "{}",
+            "--function_to_execute", function]  # fmt: skip
+
+
+def test_only_infra_validate_gets_the_engine_api_and_every_container_is_removed(
+    tmp_path, monkeypatch, capsys
+):
+    socket = tmp_path / "engine.sock"
+    socket.touch()
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{socket}")
+    client, root = _Client(), {"/root": {"bind": "/root", "mode": "rw"}}
+    assert local.step_container(client, "img", _command("train"), root) == 3
+    assert client.last.removed and "step output" in capsys.readouterr().out
+    assert client.runs[0]["volumes"] == root and "environment" not in client.runs[0]
+    local.step_container(client, "img", _command("infra_validate"), root)
+    run = client.runs[1]
+    assert run["volumes"][str(socket)] == {"bind": local.ENGINE_SOCKET, "mode": "rw"}
+    assert run["environment"] == {"DOCKER_HOST": f"unix://{local.ENGINE_SOCKET}"}
+    assert run["group_add"] == [str(socket.stat().st_gid)]
+    assert client.last.removed
+
+
+def test_the_step_runner_replaces_kfps_with_the_same_signature():
+    from kfp.local import docker_task_handler
+
+    original = inspect.signature(docker_task_handler.run_docker_container)
+    assert list(inspect.signature(local.step_container).parameters) == list(original.parameters)
+
+
+def test_the_server_image_is_needed_only_when_infra_validate_serves_in_docker(
+    tmp_path, monkeypatch
+):
+    import docker
+
+    root = tmp_path / "run"
+    root.mkdir()
+    root.chmod(0o777)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/engine.sock")
+    monkeypatch.setattr(docker, "from_env", lambda: _Client(missing=("kubetfx-server:dev",)))
+    with pytest.raises(ConfigError, match=r"images.server: 'kubetfx-server:dev' is not in"):
+        check_docker_run(_config(root), "training")
+    check_docker_run(_config(root, infra_validate={"mode": "subprocess"}), "training")
+    check_docker_run(_config(root), "batch")  # no infra validation there
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    with pytest.raises(ConfigError, match="unix socket, and DOCKER_HOST is 'tcp://"):
+        check_docker_run(_config(root, images={"server": "x"}), "training")

@@ -18,16 +18,10 @@ def infra_validate(
         examples_uri=examples.path,
         cfg=cfg.infra_validate,
         out_uri=infra_blessing.path,
+        image=cfg.images.server,
+        staging_root=cfg.pipeline_root,
     )
-    infra_blessing.metadata.update(
-        {
-            "blessed": int(result.blessed),
-            "reasons": result.reasons,
-            "ready_seconds": result.ready_seconds or -1,
-            "examples": result.examples,
-            "tfx_type": "InfraBlessing",
-        }
-    )
+    infra_blessing.metadata.update(result.metadata())
     print(
         ("INFRA_BLESSED: " if result.blessed else "INFRA_NOT_BLESSED: ") + "; ".join(result.reasons)
     )

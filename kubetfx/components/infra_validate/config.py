@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from kubetfx.components.config_base import Section
+
+# Where the candidate is served (TFX InfraValidator's serving platforms). `auto` is resolved
+# per compile target (kubetfx/pipelines/targets.py: pipeline_config): kubernetes on Kubeflow,
+# docker for a local run with runner 'docker', subprocess otherwise.
+Mode = Literal["auto", "subprocess", "docker", "kubernetes"]
 
 
 class InfraValidateConfig(Section):
     """InfraValidator: serve the candidate in the real model server before it is pushed."""
 
+    mode: Mode = Field(
+        "auto",
+        description="Where the candidate is served: 'docker' starts images.server in a container "
+        "of the engine at DOCKER_HOST; 'kubernetes' runs images.server as a pod next to the step "
+        "(RBAC: infra/k8s/rbac/infra-validator.yaml); 'subprocess' runs the server from its "
+        "Python environment (server_python). 'auto': kubernetes on Kubeflow, docker for a local "
+        "run with runner 'docker', subprocess otherwise (venv runs and Vertex AI).",
+    )
     ready_timeout_seconds: float = Field(
         180.0, gt=0, description="How long the server may take to start and load the model."
     )
@@ -19,6 +34,17 @@ class InfraValidateConfig(Section):
     )
     server_python: str | None = Field(
         None,
-        description="Python of the model server environment. Default: $KUBETFX_SERVING_PYTHON, "
-        "else .venv-serving/bin/python in the source tree (`make serving-setup`).",
+        description="Mode 'subprocess': Python of the model server environment. Default: "
+        "$KUBETFX_SERVING_PYTHON, else .venv-serving/bin/python in the source tree "
+        "(`make serving-setup`).",
+    )
+    namespace: str | None = Field(
+        None,
+        description="Mode 'kubernetes': namespace of the server pod. Default: the step's own.",
+    )
+    service_account: str | None = Field(
+        None,
+        description="Mode 'kubernetes': service account of the server pod (it reads the "
+        "candidate from the bucket; Workload Identity). Default: kubeflow.service_account, "
+        "else the namespace's default.",
     )

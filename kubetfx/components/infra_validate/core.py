@@ -1,17 +1,21 @@
 """InfraValidator: serve the candidate in the real model server before it may be pushed.
 
-The candidate is staged as version 1 of a throwaway registry, the model server is started on
-it in its own environment (a subprocess on a free loopback port; the server image on a
-cluster), and real eval examples are sent through both request paths: b64 tf.Example and JSON
-features. Every answer must equal the model's in-process `serving_tf_example` predictions
-(within `atol`). The result is an InfraBlessing: `INFRA_BLESSED` or `INFRA_NOT_BLESSED`,
-with the reasons and timings in infra_validation.json. Anything that goes wrong - the server
-does not start, the model does not load, an answer differs - means not blessed.
+The candidate is staged as version 1 of a throwaway registry and served where `mode` says
+(servers.py): the server image in a container of the local engine ('docker') or as a pod
+beside the step ('kubernetes'), or the server's environment in a subprocess on a free
+loopback port ('subprocess'). Real eval examples are sent through both request paths: b64
+tf.Example and JSON features. Every answer must equal the model's in-process
+`serving_tf_example` predictions (within `atol`). The result is an InfraBlessing:
+`INFRA_BLESSED` or `INFRA_NOT_BLESSED`, with the mode, reasons and timings in
+infra_validation.json. Anything that goes wrong with the candidate - the server does not
+start, the model does not load, an answer differs - means not blessed; a setup error (no
+engine, no image, no serving environment) is a ConfigError, not a verdict.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import glob
 import json
@@ -27,37 +31,84 @@ from kubetfx.components.contracts import (
     INFRA_NOT_BLESSED,
     InfraResult,
 )
+from kubetfx.components.infra_validate import servers
 from kubetfx.components.infra_validate.config import InfraValidateConfig
-from kubetfx.errors import ServerFailed
+from kubetfx.errors import ConfigError, ServerFailed
 from kubetfx.serving import contract
-from kubetfx.serving.process import ServerProcess, request, serving_python
+from kubetfx.serving.process import request, serving_python
 
 RESULT_FILE = INFRA_FILE
 MODEL = "candidate"
 
 
 def run(
-    *, model_dir: str, examples_uri: str, cfg: InfraValidateConfig, out_uri: str
+    *,
+    model_dir: str,
+    examples_uri: str,
+    cfg: InfraValidateConfig,
+    out_uri: str,
+    image: str | None = None,
+    staging_root: str | None = None,
+    kube=None,
 ) -> InfraResult:
-    python = serving_python(cfg.server_python)  # a setup error, not a verdict on the model
+    """`image`: the server image (modes docker and kubernetes); `staging_root`: the bucket
+    the pod reads the candidate from (kubernetes; the run's pipeline_root); `kube`: the
+    Kubernetes API (default: Kube.connect())."""
+    mode = "subprocess" if cfg.mode == "auto" else cfg.mode  # a target resolves 'auto'
+    if mode in ("docker", "kubernetes") and not image:
+        raise ConfigError(f"infra_validate.mode {mode!r} serves images.server, which is not set")
+    if mode == "subprocess":
+        serving_python(cfg.server_python)  # a setup error, not a verdict on the model
     serialized = _eval_examples(examples_uri, cfg.examples)
     expected = _in_process(model_dir, serialized)
-    with tempfile.TemporaryDirectory(prefix="infra-validate-") as tmp:
-        registry = _stage(model_dir, tmp)
-        server = ServerProcess(
-            python,
-            ["--registry", registry, "--model", MODEL, "--log-rate", "0"],
-            os.path.join(tmp, "server.log"),
-        )
-        with server:
-            try:
-                ready = server.wait_available(MODEL, cfg.ready_timeout_seconds)
-            except ServerFailed as e:
-                result = InfraResult(False, [f"server not ready: {e}"], len(serialized))
-            else:
-                result = _check(server.url, model_dir, serialized, expected, cfg.atol, ready)
+    with (
+        tempfile.TemporaryDirectory(prefix="infra-validate-") as tmp,
+        _server(mode, cfg, model_dir, tmp, image, staging_root, kube) as server,
+    ):
+        try:
+            ready = server.wait_available(MODEL, cfg.ready_timeout_seconds)
+        except ServerFailed as e:
+            result = InfraResult(False, [f"server not ready: {e}"], len(serialized))
+        else:
+            url = server.address()
+            result = _check(url, model_dir, serialized, expected, cfg.atol, ready)
+    result = dataclasses.replace(result, mode=mode)
+    print(f"infra validation ({mode}): " + "; ".join(result.reasons))
     write_blessing(result, out_uri)
     return result
+
+
+@contextlib.contextmanager
+def _server(mode, cfg: InfraValidateConfig, model_dir, tmp, image, staging_root, kube):
+    if mode == "subprocess":
+        registry = _stage(model_dir, tmp)
+        log = os.path.join(tmp, "server.log")
+        with servers.subprocess_server(cfg.server_python, registry, MODEL, log) as server:
+            yield server
+    elif mode == "docker":
+        with servers.DockerServer(image, _stage(model_dir, tmp), MODEL) as server:
+            yield server
+    else:
+        from kubetfx.components.k8s import Kube
+
+        # A pod cannot see this machine's disk (an injected API, the tests' fake kubelet,
+        # runs its "pods" here).
+        if kube is None and not (staging_root and fileio.is_remote(staging_root)):
+            raise ConfigError(
+                "infra_validate.mode 'kubernetes': the server pod reads the candidate from a "
+                f"bucket, and pipeline_root {staging_root!r} is not one (gs://...)"
+            )
+        kube = kube or Kube.connect()
+        namespace = cfg.namespace or servers.own_namespace("kubeflow")
+        registry = servers.stage_remote(model_dir, staging_root, MODEL)
+        deadline = int(cfg.ready_timeout_seconds) + 600
+        try:
+            with servers.KubernetesServer(
+                kube, namespace, image, registry, MODEL, cfg.service_account, deadline
+            ) as server:
+                yield server
+        finally:
+            fileio.rmtree(registry)
 
 
 def _check(url, model_dir, serialized, expected, atol, ready) -> InfraResult:
