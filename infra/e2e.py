@@ -80,7 +80,10 @@ def run_dir(path: Path = RUN) -> None:
 
 def docker_api(engine_name: str, socket: Path = ROOT / ".e2e-podman.sock"):
     """podman's Docker-compatible API on `socket`, set as DOCKER_HOST for this process and its
-    children; the service process (None for docker, whose daemon is the API)."""
+    children; the service process (None for docker, whose daemon is the API). The
+    infra_validate step's container reaches it as the images' user (with the socket's group,
+    kubetfx/runners/local.py), so as root the socket is given to that group (0660): podman
+    creates it 0600. Docker's own socket is group `docker`, given the same way."""
     if engine_name == "docker":
         return None
     socket.unlink(missing_ok=True)
@@ -90,6 +93,9 @@ def docker_api(engine_name: str, socket: Path = ROOT / ".e2e-podman.sock"):
     )
     for _ in range(100):
         if socket.exists():
+            if os.geteuid() == 0:
+                os.chown(socket, 0, IMAGE_UID)
+                socket.chmod(0o660)
             os.environ["DOCKER_HOST"] = f"unix://{socket}"
             return service
         time.sleep(0.1)

@@ -16,6 +16,28 @@ def aiplatform():
     return sdk
 
 
+TF_SERVING_VERSION = "2.16"  # the training TensorFlow; the prebuilt serving container to match
+
+
+def vertex_serving_image(sdk, configured: str | None, region: str) -> str:
+    """push.vertex.serving_image, else Vertex's prebuilt TensorFlow serving container of the
+    training TF version (what a push to Vertex deploys, and infra validation serves there)."""
+    from kubetfx.errors import ConfigError
+
+    if configured:
+        return configured
+    try:
+        return sdk.helpers.get_prebuilt_prediction_container_uri(
+            "tensorflow", TF_SERVING_VERSION, region=region
+        )
+    except ValueError as e:
+        raise ConfigError(
+            f"push.vertex.serving_image: this google-cloud-aiplatform knows no prebuilt "
+            f"TensorFlow {TF_SERVING_VERSION} serving container ({e}); set "
+            "push.vertex.serving_image to one that serves the training TF version"
+        ) from e
+
+
 @contextlib.contextmanager
 def api_errors(error: type[Exception], what: str):
     """Google client errors (and failed jobs) as `error`, saying what was attempted."""

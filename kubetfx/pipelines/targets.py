@@ -127,17 +127,20 @@ def pipeline_config(cfg: PipelineConfig, target: Target) -> PipelineConfig:
 
 def infra_validate_mode(cfg: PipelineConfig, target: Target) -> str:
     """Where infra_validate serves the candidate on `target` (TFX InfraValidator's platforms):
-    a pod beside the step on Kubeflow; a container of the engine when the local steps run in
-    containers; else the server's Python environment in a subprocess. Vertex AI steps have
-    neither a container engine nor a cluster API, so they use the subprocess (the component
-    image carries the server's environment for that)."""
+    a pod beside the step on Kubeflow; a temporary endpoint on Vertex AI, whose steps have
+    neither a container engine nor a cluster API; a container of the engine when the local
+    steps run in containers; else the server's Python environment in a subprocess."""
     mode = cfg.infra_validate.mode
     if mode == "auto":
-        if target == "kubeflow":
-            return "kubernetes"
-        return "docker" if target == "local" and cfg.runner == "docker" else "subprocess"
-    allowed = {"local": ("subprocess", "docker"), "kubeflow": ("subprocess", "kubernetes")}
-    allowed["vertex"] = ("subprocess",)
+        auto = {"kubeflow": "kubernetes", "vertex": "vertex"}
+        if target == "local" and cfg.runner == "docker":
+            return "docker"
+        return auto.get(target, "subprocess")
+    allowed = {
+        "local": ("subprocess", "docker"),
+        "kubeflow": ("subprocess", "kubernetes", "vertex"),
+        "vertex": ("subprocess", "vertex"),
+    }
     if mode not in allowed[target]:
         raise ConfigError(
             f"infra_validate.mode: {mode!r} is not available on target {target} (it can use "

@@ -136,6 +136,12 @@ class Server:
     def log_tail(self, lines: int = 20) -> str:
         raise NotImplementedError
 
+    def predict(self, model: str, body: dict, timeout: float = 60) -> tuple[int, object]:
+        """A TF Serving REST predict: (HTTP status, parsed answer)."""
+        url = f"{self.address()}/v1/models/{model}:predict"
+        status, _, answer = request("POST", url, body, timeout=timeout)
+        return status, answer
+
     def wait_available(self, model: str, timeout: float, version: int | None = None) -> float:
         """Seconds until `model` (or that version of it) is AVAILABLE. Raises ServerFailed with
         the reason: the server exited, the version failed to load, or the time ran out."""

@@ -11,14 +11,15 @@ import kubernetes_validate
 import pytest
 
 from kubetfx.components import contracts
-from kubetfx.components.config import InfraValidateConfig
+from kubetfx.components.config import InfraValidateConfig, PipelineConfig
 from kubetfx.components.evaluate.blessing import RESULT_FILE, Blessing
 from kubetfx.components.infra_validate import core, servers
 from kubetfx.components.k8s import PERMISSIONS
 from kubetfx.components.push import core as push
 from kubetfx.components.registry import ModelRegistry
 from kubetfx.errors import ConfigError
-from kubetfx.serving.process import ServerProcess, free_port, serving_python
+from kubetfx.serving.process import ServerProcess, free_port, request, serving_python
+from tests.component.fake_aiplatform import FakeAiplatform, assert_calls_match_the_real_sdk
 from tests.component.fake_kube import FakeKube, granted
 
 
@@ -132,9 +133,11 @@ def _kubernetes_run(penguins, tmp_path, monkeypatch, kube, **cfg):
         examples_uri=paths["examples"],
         cfg=InfraValidateConfig(mode="kubernetes", examples=8, namespace="kubeflow", **cfg),
         out_uri=str(tmp_path / "infra"),
-        image="registry.example/kubetfx-server:1",
-        staging_root=str(tmp_path / "bucket"),
-        kube=kube,
+        platform=servers.Platform(
+            image="registry.example/kubetfx-server:1",
+            staging_root=str(tmp_path / "bucket"),
+            kube=kube,
+        ),
     )
 
 
@@ -194,8 +197,7 @@ def test_kubernetes_mode_needs_a_bucket_for_the_pod_to_read(penguins, tmp_path):
             examples_uri=paths["examples"],
             cfg=InfraValidateConfig(mode="kubernetes", examples=2),
             out_uri=str(tmp_path / "infra"),
-            image="kubetfx-server:dev",
-            staging_root=str(tmp_path),
+            platform=servers.Platform(image="kubetfx-server:dev", staging_root=str(tmp_path)),
         )
 
 
@@ -210,7 +212,7 @@ def test_docker_mode_without_an_engine_is_a_setup_error_not_a_verdict(
             examples_uri=paths["examples"],
             cfg=InfraValidateConfig(mode="docker", examples=2),
             out_uri=str(tmp_path / "infra"),
-            image="kubetfx-server:dev",
+            platform=servers.Platform(image="kubetfx-server:dev"),
         )
     assert not (tmp_path / "infra").exists()  # no blessing either way
 
@@ -226,3 +228,137 @@ def test_the_candidate_is_copied_into_the_container_as_the_images_user(tmp_path)
         members = {m.name: m for m in tar.getmembers()}
     assert members["r/candidate/1/saved_model.pb"].isfile()  # the link was followed
     assert {(m.uid, m.gid) for m in members.values()} == {(servers.IMAGE_UID,) * 2}
+
+
+# --- mode 'vertex': a temporary endpoint, against a fake SDK whose endpoint is the real server ---
+VERTEX_TFS = "europe-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest"
+
+
+@pytest.fixture
+def vertex_sdk(tmp_path):
+    """A fake aiplatform whose deployed models are real model servers on this machine: the
+    SavedModel as uploaded for Vertex's TF Serving image, else the custom container's own
+    arguments and predict route (images.server)."""
+    started: list[ServerProcess] = []
+
+    def serve(upload: dict):
+        if "artifact_uri" in upload:  # TF Serving serves the uploaded SavedModel as `default`
+            registry = tmp_path / f"tf-serving-{len(started)}"
+            (registry / "default").mkdir(parents=True)
+            (registry / "default" / "1").symlink_to(upload["artifact_uri"])
+            args = servers.server_args(str(registry), "default")
+            route = "/v1/models/default:predict"
+        else:
+            args, route = (
+                upload["serving_container_args"],
+                upload["serving_container_predict_route"],
+            )
+        process = ServerProcess(serving_python(), args, str(tmp_path / f"vx{len(started)}.log"))
+        started.append(process.__enter__())
+        process.wait_available(args[args.index("--model") + 1], 120)
+        return lambda body: request("POST", process.url + route, body)[0::2]
+
+    sdk = FakeAiplatform(serve)
+    yield sdk
+    for process in started:
+        process.stop()
+
+
+def _vertex_run(penguins, tmp_path, sdk, tf_serving: bool):
+    _, paths = penguins
+    settings = servers.VertexSettings(
+        "p", "europe-west4", "n1-standard-4", tf_serving, VERTEX_TFS if tf_serving else None
+    )
+    platform = servers.Platform(
+        image="europe-docker.pkg.dev/p/kubetfx/server:1",
+        staging_root=str(tmp_path / "bucket"),
+        model_uri=paths["model"],
+        vertex=settings,
+        sdk=sdk,
+    )
+    cfg = InfraValidateConfig(mode="vertex", examples=8)
+    out = str(tmp_path / "infra")
+    return core.run(
+        model_dir=paths["model"], examples_uri=paths["examples"], cfg=cfg, out_uri=out,
+        platform=platform,
+    )  # fmt: skip
+
+
+def _vertex_calls(sdk) -> list[str]:
+    return [name for name, _ in sdk.calls]
+
+
+def test_vertex_mode_deploys_to_a_temporary_endpoint_in_vertexs_tf_serving_image(
+    penguins, tmp_path, vertex_sdk
+):
+    _, paths = penguins
+    result = _vertex_run(penguins, tmp_path, vertex_sdk, tf_serving=True)
+    assert result.blessed, result.reasons
+    assert result.mode == "vertex"
+    assert _vertex_calls(vertex_sdk) == [
+        "Model.upload", "Endpoint.create", "Endpoint.deploy",
+        "Endpoint.raw_predict", "Endpoint.raw_predict",
+        "Endpoint.undeploy_all", "Endpoint.delete", "Model.delete",
+    ]  # fmt: skip
+    upload = vertex_sdk.calls[0][1]
+    assert upload["artifact_uri"] == paths["model"]  # the candidate as it is, no copy
+    assert upload["serving_container_image_uri"] == VERTEX_TFS
+    assert upload["display_name"].startswith("kubetfx-infra-validate-")
+    deploy = vertex_sdk.calls[2][1]
+    assert deploy["machine_type"] == "n1-standard-4" and deploy["traffic_percentage"] == 100
+    body = json.loads(vertex_sdk.calls[3][1]["body"])
+    assert body["signature_name"] == "serving_tf_example" and len(body["instances"]) == 8
+    assert vertex_sdk.models == [] and vertex_sdk.endpoints == []  # nothing left behind
+    assert_calls_match_the_real_sdk(vertex_sdk.calls)
+
+
+def test_vertex_mode_serves_the_server_image_as_a_custom_container(penguins, tmp_path, vertex_sdk):
+    result = _vertex_run(penguins, tmp_path, vertex_sdk, tf_serving=False)
+    assert result.blessed, result.reasons
+    upload = vertex_sdk.calls[0][1]
+    assert "artifact_uri" not in upload
+    assert upload["serving_container_image_uri"] == "europe-docker.pkg.dev/p/kubetfx/server:1"
+    assert upload["serving_container_ports"] == [servers.PORT]
+    assert upload["serving_container_predict_route"] == "/v1/models/candidate:predict"
+    args = upload["serving_container_args"]
+    registry = args[args.index("--registry") + 1]
+    assert registry.startswith(str(tmp_path / "bucket")) and not os.path.exists(registry)
+    assert vertex_sdk.models == [] and vertex_sdk.endpoints == []
+    assert_calls_match_the_real_sdk(vertex_sdk.calls)
+
+
+def test_a_failed_vertex_deployment_is_not_blessed_and_leaves_nothing(penguins, tmp_path):
+    from google.api_core.exceptions import FailedPrecondition
+
+    sdk = FakeAiplatform()
+    sdk.fail_deploy = FailedPrecondition("Model server never became ready")
+    result = _vertex_run(penguins, tmp_path, sdk, tf_serving=True)
+    assert not result.blessed
+    assert "deploying the candidate to Vertex AI endpoint" in result.reasons[0]
+    assert "Model server never became ready" in result.reasons[0]
+    assert _vertex_calls(sdk)[-2:] == ["Endpoint.delete", "Model.delete"]
+    assert sdk.models == [] and sdk.endpoints == []
+
+
+@pytest.mark.parametrize(("destination", "tf_serving"), [("vertex", True), ("local", False)])
+def test_the_step_takes_vertex_settings_from_the_run_config(monkeypatch, destination, tf_serving):
+    seen = {}
+    monkeypatch.setattr(core, "run", lambda **kwargs: seen.update(kwargs))
+    cfg = PipelineConfig.model_validate(
+        {
+            "pipeline_root": "gs://b/root",
+            "infra_validate": {"mode": "vertex"},
+            "vertex": {"project": "p", "region": "europe-west4"},
+            "push": {"destination": destination, "registry": "gs://b/models"},
+            "images": {"server": "europe-docker.pkg.dev/p/kubetfx/server:1"},
+        }
+    )
+    core.run_from_artifacts(
+        cfg=cfg, model_dir="/gcs/b/m", model_uri="gs://b/m", examples_uri="e", out_uri="o"
+    )
+    platform = seen["platform"]
+    assert platform.model_uri == "gs://b/m" and platform.staging_root == "gs://b/root"
+    assert platform.image == "europe-docker.pkg.dev/p/kubetfx/server:1"
+    assert platform.vertex == servers.VertexSettings(
+        "p", "europe-west4", "n1-standard-2", tf_serving, None
+    )

@@ -8,9 +8,6 @@ whose every call is checked to bind to the real SDK's signature. The registry is
 
 from __future__ import annotations
 
-import datetime
-import inspect
-import itertools
 import json
 
 import pytest
@@ -25,6 +22,7 @@ from kubetfx.components.push.deploy import target_for
 from kubetfx.components.push.vertex import VertexTarget, canary_split
 from kubetfx.components.registry import ModelRegistry
 from kubetfx.errors import ConfigError, DeployFailed
+from tests.component.fake_aiplatform import FakeAiplatform, assert_calls_match_the_real_sdk
 from tests.component.fake_kube import FakeKube, granted
 from tests.infra.test_manifests import _validate_custom
 
@@ -221,100 +219,6 @@ def test_canary_split_arithmetic(current, canary, expected):
     assert sum(split.values()) == 100
 
 
-class FakeAiplatform:
-    """The aiplatform calls VertexTarget makes, with an Endpoint that keeps its state."""
-
-    def __init__(self):
-        self.calls: list[tuple[str, dict]] = []
-        self.models: list[object] = []
-        self.endpoints: list[FakeEndpoint] = []
-        self.fail_deploy: Exception | None = None
-        self.ids = itertools.count(1001)
-        sdk = self
-
-        class Model:
-            @staticmethod
-            def list(**kwargs):
-                sdk.calls.append(("Model.list", kwargs))
-                return [m for m in sdk.models if kwargs["filter"] == f'display_name="{m.name}"']
-
-            @staticmethod
-            def upload(**kwargs):
-                sdk.calls.append(("Model.upload", kwargs))
-                model = type("Uploaded", (), {})()
-                model.name, model.resource_name = kwargs["display_name"], "projects/p/models/77"
-                model.version_id = str(len(sdk.models) + 1)
-                sdk.models.append(model)
-                return model
-
-        class Endpoint:
-            @staticmethod
-            def list(**kwargs):
-                sdk.calls.append(("Endpoint.list", kwargs))
-                return [e for e in sdk.endpoints if kwargs["filter"] == f'display_name="{e.name}"']
-
-            @staticmethod
-            def create(**kwargs):
-                sdk.calls.append(("Endpoint.create", kwargs))
-                endpoint = FakeEndpoint(sdk, kwargs["display_name"])
-                sdk.endpoints.append(endpoint)
-                return endpoint
-
-        self.Model, self.Endpoint = Model, Endpoint
-
-
-class FakeEndpoint:
-    def __init__(self, sdk: FakeAiplatform, name: str):
-        self.sdk, self.name = sdk, name
-        self.resource_name = "projects/p/locations/europe-west4/endpoints/55"
-        self.traffic_split: dict[str, int] = {}
-        self.deployed: list[object] = []
-
-    def list_models(self):
-        self.sdk.calls.append(("Endpoint.list_models", {}))
-        return list(self.deployed)
-
-    def deploy(self, **kwargs):
-        self.sdk.calls.append(("Endpoint.deploy", kwargs))
-        if self.sdk.fail_deploy:
-            raise self.sdk.fail_deploy
-        deployed = type("DeployedModel", (), {})()
-        deployed.id = str(next(self.sdk.ids))
-        deployed.create_time = datetime.datetime(2026, 1, 1) + datetime.timedelta(
-            minutes=len(self.deployed)
-        )
-        self.deployed.append(deployed)
-        split = {(deployed.id if k == "0" else k): v for k, v in kwargs["traffic_split"].items()}
-        self.traffic_split = split
-
-    def update(self, **kwargs):
-        self.sdk.calls.append(("Endpoint.update", kwargs))
-        assert sum(kwargs["traffic_split"].values()) == 100
-        self.traffic_split = dict(kwargs["traffic_split"])
-
-    def undeploy(self, **kwargs):
-        self.sdk.calls.append(("Endpoint.undeploy", kwargs))
-        model_id = kwargs["deployed_model_id"]
-        # As Vertex: a model that still gets traffic cannot be undeployed.
-        assert not self.traffic_split.get(model_id), f"{model_id} still has traffic"
-        self.deployed = [m for m in self.deployed if m.id != model_id]
-        self.traffic_split.pop(model_id, None)
-
-
-def _assert_calls_match_the_real_sdk(calls):
-    from kubetfx.components.gcp import aiplatform
-
-    real = aiplatform()
-    for name, kwargs in calls:
-        kind, method = name.split(".")
-        function = getattr(getattr(real, kind), method)
-        signature = inspect.signature(function)
-        if "self" in signature.parameters:
-            signature.bind(None, **kwargs)
-        else:
-            signature.bind(**kwargs)
-
-
 def _vertex(sdk: FakeAiplatform, **push) -> VertexTarget:
     cfg = _cfg(
         destination="vertex", vertex={"serving_image": "europe-docker.pkg.dev/x/tf:2.16"}, **push
@@ -336,7 +240,7 @@ def test_vertex_first_push_uploads_a_model_and_deploys_it_with_all_traffic(pusha
     assert deploy["traffic_split"] == {"0": 100}
     assert (deploy["machine_type"], deploy["min_replica_count"]) == ("n1-standard-2", 1)
     assert "at 100%" in result.deployed
-    _assert_calls_match_the_real_sdk(sdk.calls)
+    assert_calls_match_the_real_sdk(sdk.calls)
 
 
 def test_vertex_later_pushes_are_versions_of_the_parent_deployed_as_canaries(pushable):
@@ -348,7 +252,7 @@ def test_vertex_later_pushes_are_versions_of_the_parent_deployed_as_canaries(pus
     endpoint = sdk.endpoints[0]
     first, second = (m.id for m in endpoint.deployed)
     assert endpoint.traffic_split == {second: 10, first: 90}
-    _assert_calls_match_the_real_sdk(sdk.calls)
+    assert_calls_match_the_real_sdk(sdk.calls)
 
 
 def test_vertex_promote_and_rollback(pushable):
@@ -374,7 +278,7 @@ def test_vertex_promote_and_rollback(pushable):
     target.apply(promote)
     assert endpoint.traffic_split == {third: 100}
     assert [m.id for m in endpoint.deployed] == [third]
-    _assert_calls_match_the_real_sdk(sdk.calls)
+    assert_calls_match_the_real_sdk(sdk.calls)
 
 
 def test_a_failed_vertex_deploy_leaves_endpoint_and_champion_untouched(pushable):

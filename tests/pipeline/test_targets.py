@@ -279,7 +279,7 @@ def test_stage_names_are_every_pipelines_steps():
     ("target", "runner", "mode"),
     [
         ("kubeflow", "subprocess", "kubernetes"),  # the server image as a pod beside the step
-        ("vertex", "subprocess", "subprocess"),  # the server environment in the step's image
+        ("vertex", "subprocess", "vertex"),  # a temporary endpoint, as a push deploys
         ("local", "subprocess", "subprocess"),  # venv runs: .venv-serving
         ("local", "docker", "docker"),  # steps in containers: the server image in one more
     ],

@@ -12,14 +12,12 @@ def infra_validate(
     from kubetfx.components.config import PipelineConfig
     from kubetfx.components.infra_validate import core
 
-    cfg = PipelineConfig.from_json(config)
-    result = core.run(
+    result = core.run_from_artifacts(
+        cfg=PipelineConfig.from_json(config),
         model_dir=model.path,
+        model_uri=model.uri,
         examples_uri=examples.path,
-        cfg=cfg.infra_validate,
         out_uri=infra_blessing.path,
-        image=cfg.images.server,
-        staging_root=cfg.pipeline_root,
     )
     infra_blessing.metadata.update(result.metadata())
     print(

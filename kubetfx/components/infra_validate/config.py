@@ -10,8 +10,8 @@ from kubetfx.components.config_base import Section
 
 # Where the candidate is served (TFX InfraValidator's serving platforms). `auto` is resolved
 # per compile target (kubetfx/pipelines/targets.py: pipeline_config): kubernetes on Kubeflow,
-# docker for a local run with runner 'docker', subprocess otherwise.
-Mode = Literal["auto", "subprocess", "docker", "kubernetes"]
+# vertex on Vertex AI, docker for a local run with runner 'docker', subprocess otherwise.
+Mode = Literal["auto", "subprocess", "docker", "kubernetes", "vertex"]
 
 
 class InfraValidateConfig(Section):
@@ -21,9 +21,12 @@ class InfraValidateConfig(Section):
         "auto",
         description="Where the candidate is served: 'docker' starts images.server in a container "
         "of the engine at DOCKER_HOST; 'kubernetes' runs images.server as a pod next to the step "
-        "(RBAC: infra/k8s/rbac/infra-validator.yaml); 'subprocess' runs the server from its "
-        "Python environment (server_python). 'auto': kubernetes on Kubeflow, docker for a local "
-        "run with runner 'docker', subprocess otherwise (venv runs and Vertex AI).",
+        "(RBAC: infra/k8s/rbac/infra-validator.yaml); 'vertex' deploys it to a temporary Vertex "
+        "AI endpoint with the image a push would deploy (Vertex's TF Serving image for "
+        "push.destination 'vertex', else images.server), then deletes both; 'subprocess' runs "
+        "the server from its Python environment (server_python). 'auto': kubernetes on "
+        "Kubeflow, vertex on Vertex AI, docker for a local run with runner 'docker', "
+        "subprocess otherwise (venv runs).",
     )
     ready_timeout_seconds: float = Field(
         180.0, gt=0, description="How long the server may take to start and load the model."

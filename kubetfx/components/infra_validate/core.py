@@ -25,6 +25,7 @@ import tempfile
 import numpy as np
 
 from kubetfx.components import fileio
+from kubetfx.components.config import PipelineConfig
 from kubetfx.components.contracts import (
     INFRA_BLESSED,
     INFRA_FILE,
@@ -35,10 +36,41 @@ from kubetfx.components.infra_validate import servers
 from kubetfx.components.infra_validate.config import InfraValidateConfig
 from kubetfx.errors import ConfigError, ServerFailed
 from kubetfx.serving import contract
-from kubetfx.serving.process import request, serving_python
+from kubetfx.serving.process import serving_python
 
 RESULT_FILE = INFRA_FILE
 MODEL = "candidate"
+
+
+def run_from_artifacts(
+    *, cfg: PipelineConfig, model_dir: str, model_uri: str, examples_uri: str, out_uri: str
+) -> InfraResult:
+    """The infra_validate step: where it may serve the candidate comes from the run's config
+    (the server image, the bucket to stage in, Vertex AI's project and serving image)."""
+    vertex = None
+    if cfg.infra_validate.mode == "vertex":
+        push = cfg.push.vertex
+        vertex = servers.VertexSettings(
+            project=cfg.vertex.project,
+            location=cfg.vertex.region,
+            machine_type=push.machine_type,
+            # A push to Vertex deploys its TF Serving image: then validate in that one.
+            tf_serving=cfg.push.destination == "vertex",
+            tf_serving_image=push.serving_image,
+        )
+    platform = servers.Platform(
+        image=cfg.images.server,
+        staging_root=cfg.pipeline_root,
+        model_uri=model_uri,
+        vertex=vertex,
+    )
+    return run(
+        model_dir=model_dir,
+        examples_uri=examples_uri,
+        cfg=cfg.infra_validate,
+        out_uri=out_uri,
+        platform=platform,
+    )
 
 
 def run(
@@ -47,31 +79,24 @@ def run(
     examples_uri: str,
     cfg: InfraValidateConfig,
     out_uri: str,
-    image: str | None = None,
-    staging_root: str | None = None,
-    kube=None,
+    platform: servers.Platform | None = None,
 ) -> InfraResult:
-    """`image`: the server image (modes docker and kubernetes); `staging_root`: the bucket
-    the pod reads the candidate from (kubernetes; the run's pipeline_root); `kube`: the
-    Kubernetes API (default: Kube.connect())."""
+    platform = platform or servers.Platform()
     mode = "subprocess" if cfg.mode == "auto" else cfg.mode  # a target resolves 'auto'
-    if mode in ("docker", "kubernetes") and not image:
-        raise ConfigError(f"infra_validate.mode {mode!r} serves images.server, which is not set")
     if mode == "subprocess":
         serving_python(cfg.server_python)  # a setup error, not a verdict on the model
     serialized = _eval_examples(examples_uri, cfg.examples)
     expected = _in_process(model_dir, serialized)
     with (
         tempfile.TemporaryDirectory(prefix="infra-validate-") as tmp,
-        _server(mode, cfg, model_dir, tmp, image, staging_root, kube) as server,
+        _server(mode, cfg, model_dir, tmp, platform) as server,
     ):
         try:
             ready = server.wait_available(MODEL, cfg.ready_timeout_seconds)
         except ServerFailed as e:
             result = InfraResult(False, [f"server not ready: {e}"], len(serialized))
         else:
-            url = server.address()
-            result = _check(url, model_dir, serialized, expected, cfg.atol, ready)
+            result = _check(server, model_dir, serialized, expected, cfg.atol, ready)
     result = dataclasses.replace(result, mode=mode)
     print(f"infra validation ({mode}): " + "; ".join(result.reasons))
     write_blessing(result, out_uri)
@@ -79,39 +104,53 @@ def run(
 
 
 @contextlib.contextmanager
-def _server(mode, cfg: InfraValidateConfig, model_dir, tmp, image, staging_root, kube):
+def _server(mode, cfg: InfraValidateConfig, model_dir, tmp, platform: servers.Platform):
+    if mode in ("docker", "kubernetes", "vertex") and not platform.image:
+        raise ConfigError(f"infra_validate.mode {mode!r} serves images.server, which is not set")
+    if mode == "vertex" and platform.vertex is None:
+        raise ConfigError("infra_validate.mode 'vertex' needs the run's vertex.* settings")
     if mode == "subprocess":
         registry = _stage(model_dir, tmp)
         log = os.path.join(tmp, "server.log")
         with servers.subprocess_server(cfg.server_python, registry, MODEL, log) as server:
             yield server
-    elif mode == "docker":
-        with servers.DockerServer(image, _stage(model_dir, tmp), MODEL) as server:
+        return
+    if mode == "docker":
+        with servers.DockerServer(platform.image, _stage(model_dir, tmp), MODEL) as server:
             yield server
-    else:
-        from kubetfx.components.k8s import Kube
+        return
+    # The pod or the endpoint reads the candidate from a bucket: it cannot see this disk
+    # (an injected fake - the tests' kubelet or Vertex - serves from this machine).
+    injected = platform.kube if mode == "kubernetes" else platform.sdk
+    if injected is None and not fileio.is_remote(platform.staging_root or ""):
+        raise ConfigError(
+            f"infra_validate.mode {mode!r}: the server reads the candidate from a bucket, and "
+            f"pipeline_root {platform.staging_root!r} is not one (gs://...)"
+        )
+    if mode == "vertex" and platform.vertex.tf_serving:
+        with servers.VertexServer(platform, MODEL) as server:  # the model as it is, no copy
+            yield server
+        return
+    registry = servers.stage_remote(model_dir, platform.staging_root, MODEL)
+    try:
+        if mode == "vertex":
+            with servers.VertexServer(platform, MODEL, registry) as server:
+                yield server
+        else:
+            from kubetfx.components.k8s import Kube
 
-        # A pod cannot see this machine's disk (an injected API, the tests' fake kubelet,
-        # runs its "pods" here).
-        if kube is None and not (staging_root and fileio.is_remote(staging_root)):
-            raise ConfigError(
-                "infra_validate.mode 'kubernetes': the server pod reads the candidate from a "
-                f"bucket, and pipeline_root {staging_root!r} is not one (gs://...)"
-            )
-        kube = kube or Kube.connect()
-        namespace = cfg.namespace or servers.own_namespace("kubeflow")
-        registry = servers.stage_remote(model_dir, staging_root, MODEL)
-        deadline = int(cfg.ready_timeout_seconds) + 600
-        try:
+            kube = platform.kube or Kube.connect()
+            namespace = cfg.namespace or servers.own_namespace("kubeflow")
+            deadline = int(cfg.ready_timeout_seconds) + 600
             with servers.KubernetesServer(
-                kube, namespace, image, registry, MODEL, cfg.service_account, deadline
+                kube, namespace, platform.image, registry, MODEL, cfg.service_account, deadline
             ) as server:
                 yield server
-        finally:
-            fileio.rmtree(registry)
+    finally:
+        fileio.rmtree(registry)
 
 
-def _check(url, model_dir, serialized, expected, atol, ready) -> InfraResult:
+def _check(server, model_dir, serialized, expected, atol, ready) -> InfraResult:
     served = contract.read(model_dir)
     features = served.features if served else []
     requests = {
@@ -123,7 +162,7 @@ def _check(url, model_dir, serialized, expected, atol, ready) -> InfraResult:
     }
     reasons, worst = [], 0.0
     for what, body in requests.items():
-        status, _, answer = request("POST", f"{url}/v1/models/{MODEL}:predict", body, timeout=60)
+        status, answer = server.predict(MODEL, body)
         if status != 200:
             reasons.append(f"{what}: HTTP {status}: {answer}")
             continue

@@ -1,5 +1,6 @@
-"""Where infra validation serves the candidate: the model server image in a container or a pod,
-or the server's Python environment in a subprocess (TFX InfraValidator's serving platforms).
+"""Where infra validation serves the candidate: the model server image in a container, a pod or
+a temporary Vertex AI endpoint, or the server's Python environment in a subprocess (TFX
+InfraValidator's serving platforms).
 
 Each is a context manager giving a `kubetfx.serving.process.Server`: its URL once it has one,
 why it stopped if it did, and the tail of its log. Leaving the `with` removes whatever was
@@ -9,13 +10,16 @@ started (the container, the pod and the candidate copy it read), also when valid
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
+import json
 import os
 import tarfile
+import time
 import uuid
 
 from kubetfx.components import fileio
-from kubetfx.errors import ConfigError, NotFound
+from kubetfx.errors import ConfigError, NotFound, ServerFailed
 from kubetfx.serving.process import Server, ServerProcess, serving_python
 
 PORT = 8080  # the server image's REST port (infra/docker/server.Dockerfile)
@@ -23,6 +27,27 @@ IMAGE_UID = 10001  # the server image's user
 NAME_PREFIX = "kubetfx-infra-validate-"
 LABELS = {"app.kubernetes.io/part-of": "kubetfx", "app.kubernetes.io/component": "infra-validator"}
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+@dataclasses.dataclass(frozen=True)
+class VertexSettings:
+    project: str | None
+    location: str | None
+    machine_type: str
+    tf_serving: bool  # serve in Vertex's TF Serving image (what a push to Vertex deploys)
+    tf_serving_image: str | None = None  # push.vertex.serving_image; None: the prebuilt one
+
+
+@dataclasses.dataclass(frozen=True)
+class Platform:
+    """What the modes beyond 'subprocess' need, from the run's config."""
+
+    image: str | None = None  # images.server
+    staging_root: str | None = None  # a bucket the pod or endpoint reads the candidate from
+    model_uri: str | None = None  # the candidate's own URI (gs://...)
+    vertex: VertexSettings | None = None
+    kube: object = None  # the Kubernetes API (default Kube.connect(); tests pass a fake)
+    sdk: object = None  # google.cloud.aiplatform (default the real one; tests pass a fake)
 
 
 def server_args(registry: str, model: str) -> list[str]:
@@ -272,3 +297,103 @@ def stage_remote(model_dir: str, root: str, model: str) -> str:
     registry = fileio.join(root, "infra-validate", uuid.uuid4().hex[:12])
     fileio.copy_tree(model_dir, fileio.join(registry, model, "1"))
     return registry
+
+
+class VertexServer(Server):
+    """The candidate on a temporary Vertex AI endpoint, deployed as a push would deploy it
+    (Vertex steps have no engine and no cluster to start a server in): with Vertex's TF
+    Serving image when push.destination is 'vertex' (the model uploaded as it is), else with
+    images.server as a custom container reading `registry` (a staged copy in the bucket).
+    Requests go through the endpoint's rawPredict, so the TF Serving REST bodies arrive
+    unchanged. Leaving the `with` undeploys and deletes the endpoint and the model, whatever
+    happened; a deployment that fails is a candidate that did not serve (not blessed).
+    Vertex's own deployment timeout applies, not ready_timeout_seconds."""
+
+    def __init__(self, platform: Platform, model: str, registry: str | None = None):
+        from kubetfx.components.gcp import aiplatform
+
+        settings = platform.vertex
+        required = {"vertex.project": settings.project, "vertex.region": settings.location}
+        for key, value in required.items():
+            if not value:
+                raise ConfigError(f"{key}: required for infra_validate.mode 'vertex'")
+        self.sdk = platform.sdk or aiplatform()
+        self.settings, self.platform, self.registry = settings, platform, registry
+        self.model = model
+        self.where = {"project": settings.project, "location": settings.location}
+        self.name = NAME_PREFIX + uuid.uuid4().hex[:8]
+        self._model = self._endpoint = None
+
+    def __enter__(self) -> VertexServer:
+        return self
+
+    def _container(self) -> dict:
+        from kubetfx.components.gcp import vertex_serving_image
+
+        if self.settings.tf_serving:
+            image = vertex_serving_image(
+                self.sdk, self.settings.tf_serving_image, self.settings.location
+            )
+            return {"artifact_uri": self.platform.model_uri, "serving_container_image_uri": image}
+        return {
+            "serving_container_image_uri": self.platform.image,
+            "serving_container_args": server_args(self.registry, self.model),
+            "serving_container_ports": [PORT],
+            "serving_container_predict_route": f"/v1/models/{self.model}:predict",
+            "serving_container_health_route": f"/v2/models/{self.model}/ready",
+        }
+
+    def wait_available(self, model: str, timeout: float, version: int | None = None) -> float:
+        from kubetfx.components.gcp import api_errors
+
+        start = time.monotonic()
+        labels = {"kubetfx": "infra-validate"}
+        with api_errors(ServerFailed, f"deploying the candidate to Vertex AI endpoint {self.name}"):
+            self._model = self.sdk.Model.upload(
+                display_name=self.name, labels=labels, sync=True, **self._container(), **self.where
+            )
+            self._endpoint = self.sdk.Endpoint.create(
+                display_name=self.name, labels=labels, **self.where
+            )
+            self._endpoint.deploy(
+                model=self._model,
+                deployed_model_display_name=self.name,
+                traffic_percentage=100,
+                machine_type=self.settings.machine_type,
+                min_replica_count=1,
+                max_replica_count=1,
+                sync=True,
+            )
+        return time.monotonic() - start
+
+    def predict(self, model: str, body: dict, timeout: float = 60) -> tuple[int, object]:
+        response = self._endpoint.raw_predict(
+            body=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
+
+    def address(self) -> str | None:
+        return getattr(self._endpoint, "resource_name", None)
+
+    def exited(self) -> str | None:
+        return None
+
+    def log_tail(self, lines: int = 20) -> str:
+        return f"(see the logs of endpoint {self.name} in Cloud Logging)\n"
+
+    def __exit__(self, *exc) -> None:
+        import logging
+
+        log = logging.getLogger("kubetfx.infra_validate")
+        for what, call in (
+            ("undeploy", lambda: self._endpoint and self._endpoint.undeploy_all(sync=True)),
+            ("delete endpoint", lambda: self._endpoint and self._endpoint.delete(sync=True)),
+            ("delete model", lambda: self._model and self._model.delete(sync=True)),
+        ):
+            try:
+                call()
+            except Exception as e:  # leave nothing silently: say what to remove by hand
+                log.warning("could not %s %s: %s (remove it by hand)", what, self.name, e)

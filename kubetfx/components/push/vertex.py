@@ -12,11 +12,9 @@ gives the previous one all traffic and undeploys the newest.
 from __future__ import annotations
 
 from kubetfx.components.config import PipelineConfig
-from kubetfx.components.gcp import aiplatform, api_errors
+from kubetfx.components.gcp import aiplatform, api_errors, vertex_serving_image
 from kubetfx.components.registry import ModelRegistry
 from kubetfx.errors import ConfigError, DeployFailed
-
-TF_SERVING_VERSION = "2.16"  # the training TensorFlow; prebuilt serving container to match
 
 
 def canary_split(current: dict[str, int], canary_percent: int) -> dict[str, int]:
@@ -56,19 +54,9 @@ class VertexTarget:
         }
 
     def serving_image(self) -> str:
-        image = self.cfg.push.vertex.serving_image
-        if image:
-            return image
-        try:
-            return self.sdk.helpers.get_prebuilt_prediction_container_uri(
-                "tensorflow", TF_SERVING_VERSION, region=self.cfg.vertex.region
-            )
-        except ValueError as e:
-            raise ConfigError(
-                f"push.vertex.serving_image: this google-cloud-aiplatform knows no prebuilt "
-                f"TensorFlow {TF_SERVING_VERSION} serving container ({e}); set "
-                "push.vertex.serving_image to one that serves the training TF version"
-            ) from e
+        return vertex_serving_image(
+            self.sdk, self.cfg.push.vertex.serving_image, self.cfg.vertex.region
+        )
 
     def _find(self, kind, display_name: str):
         found = kind.list(filter=f'display_name="{display_name}"', **self.where)
