@@ -48,19 +48,11 @@ RUN --mount=type=cache,id=kubetfx-pip,target=/root/.cache/pip,sharing=locked \
  && python3.11 -m venv /opt/venv \
  && /opt/venv/bin/pip install -r /opt/kubetfx/requirements/lock.txt
 
-# The model server's environment (kserve needs pandas >= 2.2, which TFDV forbids, so it is
-# separate). The infra_validate step starts the real server from it on loopback.
-COPY requirements/serving-lock.txt /opt/kubetfx/requirements/serving-lock.txt
-RUN --mount=type=cache,id=kubetfx-pip,target=/root/.cache/pip,sharing=locked \
-    --mount=type=secret,id=ca \
-    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
- && python3.11 -m venv /opt/venv-serving \
- && /opt/venv-serving/bin/pip install -r /opt/kubetfx/requirements/serving-lock.txt \
- && /opt/venv-serving/bin/pip check
+# No model server environment: infra_validate serves the candidate in the server image itself
+# (a pod on Kubeflow, a temporary endpoint on Vertex AI, a container of the local engine).
 
 # Editable, as in `make setup`: the source tree is what the server image and `make serve` run
-# too. (kubetfx/serving/process.py gives the server only the package on its path, so infra
-# validation would work from a regular install as well: tests/pipeline/test_install.py.)
+# too.
 COPY setup.py /opt/kubetfx/setup.py
 COPY kubetfx /opt/kubetfx/kubetfx
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --no-cache-dir -e /opt/kubetfx \
@@ -68,9 +60,8 @@ RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --no-cache-dir -e /
 
 FROM ${BASE_IMAGE} AS runtime
 
-# No compilers here: only the two venvs and the source tree are copied from the builder.
+# No compilers here: only the venv and the source tree are copied from the builder.
 COPY --from=builder /opt/venv /opt/venv
-COPY --from=builder /opt/venv-serving /opt/venv-serving
 COPY --from=builder /opt/kubetfx /opt/kubetfx
 
 # A numeric UID, so Kubernetes can verify runAsNonRoot. The home directory is where the
@@ -80,7 +71,6 @@ RUN groupadd --gid 10001 kubetfx \
 
 ENV PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
-    KUBETFX_SERVING_PYTHON=/opt/venv-serving/bin/python \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     TF_CPP_MIN_LOG_LEVEL=2

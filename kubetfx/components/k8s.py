@@ -96,9 +96,10 @@ class Kube:
             pods = self._core.list_namespaced_pod(namespace, label_selector=label_selector)
         return [self._dict(pod) for pod in pods.items]
 
-    def read_pod_log(self, namespace: str, name: str) -> str:
+    def read_pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
+        """The log of the pod's (only, or named) container."""
         with _errors(f"read the log of pod {name}", namespace):
-            return self._core.read_namespaced_pod_log(name, namespace)
+            return self._core.read_namespaced_pod_log(name, namespace, container=container)
 
     # One pod (infra validation's model server).
     def create_pod(self, namespace: str, body: dict) -> dict:

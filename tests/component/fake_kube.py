@@ -121,7 +121,7 @@ class FakeKube:
         self.tick += 1
         return copy.deepcopy(self._current().get("pods", []))
 
-    def read_pod_log(self, namespace: str, name: str) -> str:
+    def read_pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
         self._record("read_pod_log", namespace, name)
         return self._current().get("logs", {}).get(name, "")
 

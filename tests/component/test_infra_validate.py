@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import tarfile
 
 import kubernetes_validate
@@ -89,55 +91,73 @@ def test_a_one_output_answer_in_row_format_is_read_by_name():
 
 # --- mode 'kubernetes': the server image as a pod, against a fake API with a real "kubelet" ---
 class Kubelet(FakeKube):
-    """The Kubernetes API faked, the pod real: creating the pod starts the model server with
-    the pod's own arguments on this machine (as its container would run them), reading it
-    reports what that process is doing, deleting it stops the process."""
+    """The Kubernetes API faked, the pod real: creating the pod runs its init container's
+    command (fetching the candidate from the step) and then starts the model server with the
+    pod's own arguments on this machine, its emptyDir a local directory; reading it reports
+    what those processes did; deleting it stops the server."""
 
     def __init__(self, tmp_path, port: int, broken: bool = False):
         super().__init__()
         self.tmp_path, self.port, self.broken = tmp_path, port, broken
         self.process: ServerProcess | None = None
+        self.init_failed, self.init_log = False, ""
         self.pod_status = self._status
 
     def create_pod(self, namespace, body):
         created = super().create_pod(namespace, body)
-        (container,) = body["spec"]["containers"]
-        args = list(container["args"])
+        spec = body["spec"]
+        volume = self.tmp_path / f"{body['metadata']['name']}-candidate"
+        volume.mkdir()
+
+        def local(args):  # the emptyDir's mount path -> its directory here
+            prefix = servers.CANDIDATE_DIR
+            return [str(volume) + a[len(prefix) :] if a.startswith(prefix) else a for a in args]
+
+        (init,) = spec["initContainers"]
+        assert init["command"][:2] == ["python", "-c"]
+        fetch = subprocess.run(
+            [sys.executable, "-c", *init["command"][2:], *local(init["args"])],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        self.init_failed, self.init_log = fetch.returncode != 0, fetch.stdout + fetch.stderr
+        (container,) = spec["containers"]
+        args = local(container["args"])
         if self.broken:  # a server that exits at once (e.g. an image of another version)
             args.append("--no-such-flag")
-        self.process = ServerProcess(
-            serving_python(), args, str(self.tmp_path / "pod.log"), port=self.port
-        ).__enter__()
+        if not self.init_failed:
+            self.process = ServerProcess(
+                serving_python(), args, str(self.tmp_path / "pod.log"), port=self.port
+            ).__enter__()
         return created
 
     def _status(self, pod):
-        exited = self.process.exited() if self.process else None
-        if exited:
+        if self.init_failed or (self.process and self.process.exited()):
             return {"phase": "Failed", "podIP": "127.0.0.1"}
         return {"phase": "Running", "podIP": "127.0.0.1"}
 
-    def read_pod_log(self, namespace, name):
+    def read_pod_log(self, namespace, name, container=None):
         self._record("read_pod_log", namespace, name)
+        if container == "fetch-candidate":
+            return self.init_log
         return self.process.log_tail(200) if self.process else ""
 
     def delete_pod(self, namespace, name):
         super().delete_pod(namespace, name)
-        self.process.stop()
+        if self.process:
+            self.process.stop()
 
 
 def _kubernetes_run(penguins, tmp_path, monkeypatch, kube, **cfg):
     _, paths = penguins
     monkeypatch.setattr(servers, "PORT", kube.port)
+    # The step offers the candidate on its pod IP; here, on loopback only.
+    monkeypatch.setattr(servers, "step_address", lambda step: "127.0.0.1")
     return core.run(
         model_dir=paths["model"],
         examples_uri=paths["examples"],
         cfg=InfraValidateConfig(mode="kubernetes", examples=8, namespace="kubeflow", **cfg),
         out_uri=str(tmp_path / "infra"),
-        platform=servers.Platform(
-            image="registry.example/kubetfx-server:1",
-            staging_root=str(tmp_path / "bucket"),
-            kube=kube,
-        ),
+        platform=servers.Platform(image="registry.example/kubetfx-server:1", kube=kube),
     )
 
 
@@ -158,10 +178,16 @@ def test_kubernetes_mode_serves_the_candidate_in_a_pod_and_removes_it(
     assert spec["serviceAccountName"] == "ksa" and spec["automountServiceAccountToken"] is False
     assert spec["securityContext"]["runAsNonRoot"] and spec["restartPolicy"] == "Never"
     assert spec["activeDeadlineSeconds"] > 180
-    # The pod read a copy of the candidate under the staging root; both are gone now.
-    registry = container["args"][container["args"].index("--registry") + 1]
-    assert registry.startswith(str(tmp_path / "bucket"))
-    assert not os.path.exists(registry)
+    # The init container fetched the candidate from the step; the server read it from the
+    # emptyDir. The offer is closed now.
+    (init,) = spec["initContainers"]
+    url = init["args"][0]
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/candidate.tar")
+    assert init["args"][1] == servers.CANDIDATE_DIR
+    assert spec["volumes"] == [{"name": "candidate", "emptyDir": {}}]
+    assert container["args"][container["args"].index("--registry") + 1] == "/candidate/registry"
+    with pytest.raises(OSError):
+        request("GET", url, timeout=2)
     assert kube.called("delete_pod") == [("kubeflow", body["metadata"]["name"])]
     assert kube.objects == {}
 
@@ -189,15 +215,17 @@ def test_the_infra_validator_role_grants_exactly_the_calls_made(penguins, tmp_pa
     assert granted("infra-validator.yaml") == {PERMISSIONS[m] for m in used}
 
 
-def test_kubernetes_mode_needs_a_bucket_for_the_pod_to_read(penguins, tmp_path):
+def test_a_custom_container_on_vertex_needs_a_bucket_to_read_the_candidate(penguins, tmp_path):
     _, paths = penguins
+    settings = servers.VertexSettings("p", "europe-west4", "n1-standard-2", False)
+    platform = servers.Platform(image="s:1", staging_root=str(tmp_path), vertex=settings)
     with pytest.raises(ConfigError, match="pipeline_root .* is not one"):
         core.run(
             model_dir=paths["model"],
             examples_uri=paths["examples"],
-            cfg=InfraValidateConfig(mode="kubernetes", examples=2),
+            cfg=InfraValidateConfig(mode="vertex", examples=2),
             out_uri=str(tmp_path / "infra"),
-            platform=servers.Platform(image="kubetfx-server:dev", staging_root=str(tmp_path)),
+            platform=platform,
         )
 
 

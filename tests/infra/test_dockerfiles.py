@@ -103,7 +103,7 @@ def test_the_runtime_stage_installs_nothing_and_copies_from_the_builder(kind):
 @pytest.mark.parametrize(
     ("kind", "locks"),
     [
-        ("components", {"requirements/lock.txt", "requirements/serving-lock.txt"}),
+        ("components", {"requirements/lock.txt"}),  # the runtime only: no dev, no server
         ("server", {"requirements/serving-lock.txt"}),
     ],
 )
@@ -169,8 +169,10 @@ def test_component_image_puts_the_venv_python_first_for_kfp():
     # KFP runs `python3 -m kfp.dsl.executor_main`: python3 must be the venv's.
     assert re.search(r"\bPATH=/opt/venv/bin:\$PATH\b", env)
     assert "TF_CPP_MIN_LOG_LEVEL=2" in env
-    # infra_validate starts the server from the serving venv (kubetfx/serving/process.py).
-    assert "KUBETFX_SERVING_PYTHON=/opt/venv-serving/bin/python" in env
+    # No server environment: infra_validate runs the server image (a pod, an endpoint, a
+    # container), so nothing points its subprocess mode at one.
+    assert "KUBETFX_SERVING_PYTHON" not in env
+    assert "venv-serving" not in DOCKERFILES["components"].read_text()
     builder = " ".join(values(stages(DOCKERFILES["components"])[0], "RUN"))
     assert "-e /opt/kubetfx" in builder
 

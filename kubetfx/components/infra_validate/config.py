@@ -20,7 +20,8 @@ class InfraValidateConfig(Section):
     mode: Mode = Field(
         "auto",
         description="Where the candidate is served: 'docker' starts images.server in a container "
-        "of the engine at DOCKER_HOST; 'kubernetes' runs images.server as a pod next to the step "
+        "of the engine at DOCKER_HOST; 'kubernetes' runs images.server as a pod next to the step, "
+        "which fetches the candidate from the step over the pod network "
         "(RBAC: infra/k8s/rbac/infra-validator.yaml); 'vertex' deploys it to a temporary Vertex "
         "AI endpoint with the image a push would deploy (Vertex's TF Serving image for "
         "push.destination 'vertex', else images.server), then deletes both; 'subprocess' runs "
@@ -47,7 +48,6 @@ class InfraValidateConfig(Section):
     )
     service_account: str | None = Field(
         None,
-        description="Mode 'kubernetes': service account of the server pod (it reads the "
-        "candidate from the bucket; Workload Identity). Default: kubeflow.service_account, "
-        "else the namespace's default.",
+        description="Mode 'kubernetes': service account of the server pod (e.g. for image pull "
+        "secrets; the pod gets no API token). Default: the namespace's default.",
     )

@@ -119,33 +119,33 @@ def _server(mode, cfg: InfraValidateConfig, model_dir, tmp, platform: servers.Pl
         with servers.DockerServer(platform.image, _stage(model_dir, tmp), MODEL) as server:
             yield server
         return
-    # The pod or the endpoint reads the candidate from a bucket: it cannot see this disk
-    # (an injected fake - the tests' kubelet or Vertex - serves from this machine).
-    injected = platform.kube if mode == "kubernetes" else platform.sdk
-    if injected is None and not fileio.is_remote(platform.staging_root or ""):
-        raise ConfigError(
-            f"infra_validate.mode {mode!r}: the server reads the candidate from a bucket, and "
-            f"pipeline_root {platform.staging_root!r} is not one (gs://...)"
-        )
+    if mode == "kubernetes":
+        from kubetfx.components.k8s import Kube
+
+        kube = platform.kube or Kube.connect()
+        namespace = cfg.namespace or servers.own_namespace("kubeflow")
+        deadline = int(cfg.ready_timeout_seconds) + 600
+        registry = _stage(model_dir, tmp)  # offered to the pod over HTTP
+        with servers.KubernetesServer(
+            kube, namespace, platform.image, registry, MODEL, cfg.service_account, deadline
+        ) as server:
+            yield server
+        return
     if mode == "vertex" and platform.vertex.tf_serving:
         with servers.VertexServer(platform, MODEL) as server:  # the model as it is, no copy
             yield server
         return
+    # A custom container on Vertex reads the candidate from a bucket: it cannot see this disk
+    # (the tests' fake Vertex serves from this machine).
+    if platform.sdk is None and not fileio.is_remote(platform.staging_root or ""):
+        raise ConfigError(
+            "infra_validate.mode 'vertex': the server reads the candidate from a bucket, and "
+            f"pipeline_root {platform.staging_root!r} is not one (gs://...)"
+        )
     registry = servers.stage_remote(model_dir, platform.staging_root, MODEL)
     try:
-        if mode == "vertex":
-            with servers.VertexServer(platform, MODEL, registry) as server:
-                yield server
-        else:
-            from kubetfx.components.k8s import Kube
-
-            kube = platform.kube or Kube.connect()
-            namespace = cfg.namespace or servers.own_namespace("kubeflow")
-            deadline = int(cfg.ready_timeout_seconds) + 600
-            with servers.KubernetesServer(
-                kube, namespace, platform.image, registry, MODEL, cfg.service_account, deadline
-            ) as server:
-                yield server
+        with servers.VertexServer(platform, MODEL, registry) as server:
+            yield server
     finally:
         fileio.rmtree(registry)
 

@@ -14,6 +14,7 @@ import dataclasses
 import io
 import json
 import os
+import socket
 import tarfile
 import time
 import uuid
@@ -150,26 +151,84 @@ class DockerServer(Server):
         return self._container.logs(tail=lines).decode(errors="replace")
 
 
-def _tar(directory: str, name: str) -> bytes:
-    """`directory` as a tar archive under `name`, links followed (the staged registry links
-    to the model), owned by the server image's user."""
+def _tar(directory: str, name: str, out=None) -> bytes | None:
+    """`directory` as a tar archive under `name` (into the file `out`, else returned), links
+    followed (the staged registry links to the model), owned by the server image's user."""
 
     def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = IMAGE_UID
         info.uname = info.gname = ""
         return info
 
-    buffer = io.BytesIO()
+    buffer = out or io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", dereference=True) as tar:
         tar.add(directory, arcname=name, filter=owned)
-    return buffer.getvalue()
+    return None if out else buffer.getvalue()
+
+
+# The server pod's init container: download the candidate from the step and unpack it into
+# the pod's emptyDir (the server image's Python; no other tool is in it).
+FETCH = (
+    "import sys, tarfile, urllib.request\n"
+    "kw = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}\n"
+    "with urllib.request.urlopen(sys.argv[1], timeout=600) as r:\n"
+    "    tarfile.open(fileobj=r, mode='r|').extractall(sys.argv[2], **kw)\n"
+)
+CANDIDATE_DIR = "/candidate"  # the emptyDir the server reads the candidate from
+
+
+class CandidateOffer:
+    """The staged registry offered over HTTP, as one tar, to the server pod's init container:
+    no bucket or volume is shared between the step and the pod (a kind cluster has neither).
+    A random path keeps other pods from guessing it; it is offered only while the step waits
+    for the pod."""
+
+    def __init__(self, registry: str, host: str):
+        import http.server
+        import shutil
+        import tempfile
+        import threading
+
+        self._dir = tempfile.mkdtemp(prefix="kubetfx-candidate-")
+        archive = os.path.join(self._dir, "candidate.tar")
+        with open(archive, "wb") as f:
+            _tar(registry, "registry", f)
+        size, self.path = os.path.getsize(archive), f"/{uuid.uuid4().hex}/candidate.tar"
+        offer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # http.server's name for it
+                if self.path != offer.path:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                with open(archive, "rb") as f:
+                    shutil.copyfileobj(f, self.wfile)
+
+            def log_message(self, *args):  # the step's log shows the outcome, not each GET
+                pass
+
+        # On the step's pod IP only: the address the server pod is given.
+        self._httpd = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self._httpd.server_address[1]}{self.path}"
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        import shutil
+
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 class KubernetesServer(Server):
-    """The server image as a pod beside the step (InfraValidator's Kubernetes mode). The pod
-    reads the candidate from `registry` (a bucket URI: it cannot see the step's disk) and is
-    owned by the step's pod when that can be read, so it goes when the step does; it also
-    ends by itself after `deadline_seconds`. The step reaches it at its pod IP."""
+    """The server image as a pod beside the step (InfraValidator's Kubernetes mode). Its init
+    container fetches the candidate from this step over the pod network (CandidateOffer), so
+    the pod needs no bucket access and no API token. It is owned by the step's pod when that
+    can be read, so it goes when the step does, and it ends by itself after
+    `deadline_seconds`. The step reaches the server at its pod IP."""
 
     def __init__(
         self,
@@ -183,22 +242,35 @@ class KubernetesServer(Server):
         port: int | None = None,
     ):
         self.kube, self.namespace, self.port = kube, namespace, port or PORT
+        self.image, self.registry, self.model = image, registry, model
+        self.service_account, self.deadline = service_account, deadline_seconds
         self.name = NAME_PREFIX + uuid.uuid4().hex[:8]
-        self.body = server_pod(
-            self.name, image, registry, model, service_account, deadline_seconds, self.port
-        )
+        self.body: dict = {}
         self._pod: dict = {}
+        self._offer: CandidateOffer | None = None
 
     def __enter__(self) -> KubernetesServer:
-        owner = _own_pod(self.kube, self.namespace)
-        if owner is not None:
-            self.body["metadata"]["ownerReferences"] = [owner]
-        self.kube.create_pod(self.namespace, self.body)
+        step = _own_pod(self.kube, self.namespace)
+        self._offer = CandidateOffer(self.registry, step_address(step))
+        try:
+            self.body = server_pod(
+                self.name, self.image, self._offer.url, self.model,
+                self.service_account, self.deadline, self.port,
+            )  # fmt: skip
+            if step is not None:
+                self.body["metadata"]["ownerReferences"] = [step["owner"]]
+            self.kube.create_pod(self.namespace, self.body)
+        except BaseException:
+            self._offer.close()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        with contextlib.suppress(NotFound):
-            self.kube.delete_pod(self.namespace, self.name)
+        try:
+            with contextlib.suppress(NotFound):
+                self.kube.delete_pod(self.namespace, self.name)
+        finally:
+            self._offer.close()
 
     def exited(self) -> str | None:
         self._pod = self.kube.read_pod(self.namespace, self.name)
@@ -212,48 +284,65 @@ class KubernetesServer(Server):
         return f"http://{ip}:{self.port}" if ip else None
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.kube.read_pod_log(self.namespace, self.name)
-        except Exception as e:  # not started yet, or gone: say so rather than hide the cause
-            return f"(no log of pod {self.name}: {e})\n"
-        return "".join(text.splitlines(keepends=True)[-lines:])
+        tails = []
+        for container in ("fetch-candidate", "server"):
+            try:
+                text = self.kube.read_pod_log(self.namespace, self.name, container)
+            except Exception as e:  # not started yet, or gone: say so rather than hide it
+                text = f"(no log: {e})\n"
+            tail = "".join(text.splitlines(keepends=True)[-lines:])
+            tails.append(f"[{container}]\n{tail}" if tail.strip() else "")
+        return "".join(tails)
 
 
 def server_pod(
     name: str,
     image: str,
-    registry: str,
+    fetch_url: str,
     model: str,
     service_account: str | None,
     deadline_seconds: int,
     port: int = PORT,
 ) -> dict:
-    """The pod manifest: the server image as the non-root user, nothing it does not need."""
+    """The pod manifest: an init container fetching the candidate into an emptyDir, then the
+    server on it, as the image's non-root user, with nothing it does not need."""
+    locked = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    volume = {"name": "candidate", "mountPath": CANDIDATE_DIR}
     spec = {
         "restartPolicy": "Never",
         "activeDeadlineSeconds": deadline_seconds,
-        # It reads the bucket through Workload Identity, never the Kubernetes API.
+        # It never talks to the Kubernetes API.
         "automountServiceAccountToken": False,
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": IMAGE_UID,
             "runAsGroup": IMAGE_UID,
+            "fsGroup": IMAGE_UID,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
+        "volumes": [{"name": "candidate", "emptyDir": {}}],
+        "initContainers": [
+            {
+                "name": "fetch-candidate",
+                "image": image,
+                "command": ["python", "-c", FETCH],
+                "args": [fetch_url, CANDIDATE_DIR],
+                "volumeMounts": [volume],
+                "securityContext": locked,
+            }
+        ],
         "containers": [
             {
                 "name": "server",
                 "image": image,
-                "args": [*server_args(registry, model), "--port", str(port)],
+                "args": [*server_args(f"{CANDIDATE_DIR}/registry", model), "--port", str(port)],
                 "ports": [{"name": "http", "containerPort": port}],
                 "readinessProbe": {
                     "httpGet": {"path": "/v2/health/ready", "port": port},
                     "periodSeconds": 2,
                 },
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"]},
-                },
+                "volumeMounts": [{**volume, "readOnly": True}],
+                "securityContext": locked,
             }
         ],
     }
@@ -267,6 +356,12 @@ def server_pod(
     }
 
 
+def step_address(step: dict | None) -> str:
+    """The IP other pods reach this step at: its pod's, else its hostname's (a pod's
+    /etc/hosts maps it to the pod IP)."""
+    return (step or {}).get("ip") or socket.gethostbyname(socket.gethostname())
+
+
 def own_namespace(default: str) -> str:
     """The namespace of the pod this runs in (its service account's), else `default`."""
     try:
@@ -277,7 +372,8 @@ def own_namespace(default: str) -> str:
 
 
 def _own_pod(kube, namespace: str) -> dict | None:
-    """An ownerReference to this step's pod (its name is the hostname), if it can be read."""
+    """This step's pod (its name is the hostname), if it can be read: its IP, and an
+    ownerReference to it."""
     name = os.environ.get("HOSTNAME")
     if not name:
         return None
@@ -288,7 +384,8 @@ def _own_pod(kube, namespace: str) -> dict | None:
     uid = pod.get("metadata", {}).get("uid")
     if not uid:
         return None
-    return {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid}
+    owner = {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid}
+    return {"owner": owner, "ip": pod.get("status", {}).get("podIP")}
 
 
 def stage_remote(model_dir: str, root: str, model: str) -> str:
