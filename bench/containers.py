@@ -33,8 +33,9 @@ def _build(tag: str, *extra: str) -> float:
     return round(time.monotonic() - started, 1)
 
 
-def _run(root: Path, runner: str, components: str) -> tuple[float, dict[str, float]]:
-    """Whole-run seconds and seconds per step of one training run under `root`."""
+def _run(root: Path, runner: str, names: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """Whole-run seconds and seconds per step of one training run under `root` (in containers,
+    infra_validate serves the candidate in the server image; in the venv, from .venv-serving)."""
     from kubetfx.components.config import PipelineConfig
     from kubetfx.pipelines import training
     from kubetfx.runners import local
@@ -45,7 +46,7 @@ def _run(root: Path, runner: str, components: str) -> tuple[float, dict[str, flo
             "pipeline_root": str(root),
             "reference_root": str(root / "references"),
             "runner": runner,
-            "images": {"components": components},
+            "images": names,
             "push": {"registry": str(root / "model_registry")},
         }
     )
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
             for i in range(args.repeats):
                 for runner in runs:
                     root = Path(tmp) / f"{runner}-{i}"
-                    runs[runner].append(_run(root, runner, names["components"]))
+                    runs[runner].append(_run(root, runner, names))
                     print(f"  {runner} run {i + 1}: {runs[runner][-1][0]} s", flush=True)
     finally:
         if service is not None:

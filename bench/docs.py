@@ -2,6 +2,7 @@
 
     python -m bench.docs            # the last step of `make bench`
     python -m bench.docs --refresh  # after editing the template: the figures already on the page
+    python -m bench.docs --merge    # after rerunning one benchmark (e.g. python -m bench.serving)
 
 bench/results.md is not kept in git, so docs/performance.md is the record of the latest run.
 The template is the page's prose; a line `<!-- results: NAME -->` in it is where the
@@ -87,6 +88,30 @@ def read_back(page: str) -> tuple[str, str]:
     return template.removeprefix(GENERATED + "\n"), results
 
 
+def merge(template: str, page_results: str, new_results: str) -> str:
+    """The page's figures with the sections of `new_results` in place of those under the same
+    markers. Each new section says it was measured apart (its own machine line), since the
+    page's machine line is of the run that wrote the rest."""
+    names = MARKER.findall(template)
+
+    def marker(heading: str) -> str | None:
+        return next((n for n in names if heading.startswith(n)), None)
+
+    head, old = split_results(page_results)
+    new_head, new = split_results(new_results)
+    if not HEAD.search(new_head):
+        raise DocsError(f"results.md starts with {new_head[:80]!r}: rerun the benchmark")
+    replaced = {marker(heading) for heading, _ in new}
+    stamped = [
+        (heading, section.replace("\n", f"\n\n*Measured apart from the rest: {new_head}*\n", 1))
+        for heading, section in new
+    ]
+    kept = [(h, s) for h, s in old if marker(h) not in replaced]
+    order = {name: i for i, name in enumerate(names)}
+    sections = sorted(kept + stamped, key=lambda item: order.get(marker(item[0]), len(names)))
+    return "\n\n".join([head, *(s for _, s in sections)]) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.docs", description=__doc__)
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -95,13 +120,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--refresh", action="store_true", help="take the figures from the page --out itself"
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the page's figures and replace only the sections in --results",
+    )
     args = parser.parse_args(argv)
     try:
-        if args.refresh:
+        template = args.template.read_text(encoding="utf-8")
+        if args.refresh or args.merge:
             results = read_back(args.out.read_text(encoding="utf-8"))[1]
-        else:
+        if args.merge:
+            results = merge(template, results, args.results.read_text(encoding="utf-8"))
+        elif not args.refresh:
             results = args.results.read_text(encoding="utf-8")
-        page = render(args.template.read_text(encoding="utf-8"), results)
+        page = render(template, results)
     except (DocsError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

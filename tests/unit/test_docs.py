@@ -257,6 +257,35 @@ def test_rendering_is_repeatable_and_puts_each_section_at_its_marker(tmp_path):
     assert (tmp_path / "first.md").read_text(encoding="utf-8") == page
 
 
+def test_merge_replaces_only_the_rerun_sections_and_says_where_they_were_measured(tmp_path):
+    """One benchmark rerun (`python -m bench.serving`, then `bench.docs --merge`) updates its
+    section of the page and keeps the others, which came from another run."""
+    from bench import docs
+    from bench.common import machine_line
+
+    results = tmp_path / "results.md"
+    results.write_text(_results())
+    page = tmp_path / "page.md"
+    assert docs.main(["--results", str(results), "--out", str(page)]) == 0
+    other = {**MACHINE, "cpu": "Other CPU"}
+    rerun = (
+        machine_line(other, "2026-02-03")
+        + "\n\n### Serving (model server vs in-process call of the same signature)\n\nModel n.\n"
+        + "\n### Containers (the training pipeline in the venv and in the image)\n\n| a |\n"
+    )
+    results.write_text(rerun)
+    assert docs.main(["--merge", "--results", str(results), "--out", str(page)]) == 0
+    merged = page.read_text(encoding="utf-8")
+    assert "Model n." in merged and "Model m." not in merged
+    assert "### Containers (the training pipeline" in merged
+    assert "| penguins | 3 |" in merged  # a section that was not rerun stays
+    assert "Date: 2026-01-02." in merged  # and so does the page's machine line
+    assert "*Measured apart from the rest: Machine: Other CPU" in merged
+    assert merged.index("### Serving") < merged.index("### Containers")
+    template, figures = docs.read_back(merged)
+    assert docs.render(template, figures) == merged
+
+
 def test_a_section_the_template_does_not_place_is_an_error_naming_the_fix():
     from bench import docs
 
