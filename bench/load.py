@@ -38,7 +38,7 @@ def wrk(url: str, body: bytes, concurrency: int, seconds: float) -> dict:
             f.write(_LUA.format(body=body_path))
         threads = str(min(concurrency, 2))
         out = subprocess.run(
-            ["wrk", "-t", threads, "-c", str(concurrency), "-d", f"{seconds}s", "--latency",
+            ["wrk", "-t", threads, "-c", str(concurrency), "-d", f"{seconds:g}s", "--latency",
              "-s", script, url],
             check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip
