@@ -19,6 +19,7 @@ import asyncio
 import base64
 import functools
 import logging
+import math
 import sys
 
 import grpc
@@ -162,7 +163,7 @@ def _repeated_values(name: str, proto) -> list | None:
         return None
     values = list(getattr(proto, field))
     dims = [d.size for d in proto.tensor_shape.dim]
-    count = int(np.prod(dims)) if dims else 1
+    count = math.prod(dims)
     if len(values) != count or not (len(dims) == 1 or (len(dims) == 2 and dims[1] == 1)):
         return None  # a broadcast value or another shape: the general path says what is wrong
     if field != "string_val":
@@ -176,24 +177,23 @@ def _repeated_values(name: str, proto) -> list | None:
         ) from e
 
 
-# Output dtypes written directly: (TensorProto dtype, little-endian numpy type).
+# Output dtypes written directly: (TensorProto dtype, little-endian numpy type), keyed by
+# dtype (`dtype.name` builds its string on every call).
 _OUTPUT_TYPES = {
-    "float32": (1, "<f4"),
-    "float64": (2, "<f8"),
-    "int32": (3, "<i4"),
-    "int64": (9, "<i8"),
+    np.dtype("float32"): (1, "<f4"),
+    np.dtype("float64"): (2, "<f8"),
+    np.dtype("int32"): (3, "<i4"),
+    np.dtype("int64"): (9, "<i8"),
 }
 
 
-def _tensor_proto(value: np.ndarray):
-    """An output as a TensorProto (tensor_content for numbers), like tf.make_tensor_proto but
-    without its per-call cost on the answer path."""
-    from tensorflow.core.framework import tensor_pb2
-
-    known = _OUTPUT_TYPES.get(value.dtype.name)
+def _fill_tensor(proto, value: np.ndarray) -> None:
+    """Write an output into a (response's) TensorProto, tensor_content for numbers: like
+    tf.make_tensor_proto but without its per-call cost on the answer path."""
+    known = _OUTPUT_TYPES.get(value.dtype)
     if known is None and value.dtype.kind not in "OS":
-        return tf.make_tensor_proto(value)
-    proto = tensor_pb2.TensorProto()
+        proto.CopyFrom(tf.make_tensor_proto(value))
+        return
     for size in value.shape:
         proto.tensor_shape.dim.add(size=size)
     if known is None:
@@ -204,7 +204,6 @@ def _tensor_proto(value: np.ndarray):
     else:
         proto.dtype = known[0]
         proto.tensor_content = np.ascontiguousarray(value, dtype=known[1]).tobytes()
-    return proto
 
 
 def _example_items(examples) -> list[dict]:
@@ -236,7 +235,7 @@ class TFServing(prediction_service_pb2_grpc.PredictionServiceServicer, _Front):
             response = predict_pb2.PredictResponse()
             _fill_spec(response.model_spec, servable, signature)
             for name in sorted(wanted):
-                response.outputs[name].CopyFrom(_tensor_proto(outputs[name]))
+                _fill_tensor(response.outputs[name], outputs[name])
             return response, _logged(outputs)
 
         return await self.predict(self.target(request.model_spec, context), context, parse, encode)
@@ -404,7 +403,7 @@ def _v2_request(request, max_rows: int) -> v2.Request:
         shape = list(tensor.shape)
         if any(d < 0 for d in shape) or not shape:
             raise RequestError(f"Open Inference Protocol: {where}: shape {shape} is not valid")
-        count = int(np.prod(shape))
+        count = math.prod(shape)
         if shape[0] > max_rows:
             raise RequestError(
                 f"{shape[0]} examples in one request; at most {max_rows} (serving.limits.max_rows)",
