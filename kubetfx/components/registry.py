@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import datetime
 import errno
+import hashlib
 import json
 import os
 import secrets
@@ -234,6 +235,18 @@ class ModelRegistry:
             shutil.rmtree(staging, ignore_errors=True)
             raise
 
+    def version_with_digest(self, digest: str) -> int | None:
+        """The newest version whose model has this `model_digest`, if any. The digest comes
+        from its metadata, else (versions pushed before digests were recorded) its files."""
+        for version in reversed(self.versions()):
+            try:
+                known = self.metadata(version).get("model_digest")
+            except RegistryError:  # no or unreadable metadata: judge by the files
+                known = None
+            if (known or model_digest(self.version_dir(version))) == digest:
+                return version
+        return None
+
     def set_champion(self, version: int) -> None:
         if version not in self.versions():
             raise RegistryError(f"version {version} of {self.model_name} is not in the registry")
@@ -379,3 +392,30 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def model_digest(model_dir: str) -> str | None:
+    """The identity of a SavedModel's behaviour: TensorFlow's own fingerprint (fingerprint.pb,
+    written by tf.saved_model.save since TF 2.12) without its checksum of the raw bytes, plus
+    the asset files (e.g. tf.Transform vocabularies). TF's hashes are of the regularized graph
+    (node names and UIDs that differ between identical runs are left out), the signatures, the
+    object graph and the variables, so the same data and config give the same digest: two
+    deterministic runs of the default pipeline, one in the venv and one in the component image,
+    did. None when the model has no fingerprint (saved by an older TensorFlow)."""
+    path = fileio.join(model_dir, "fingerprint.pb")
+    if not fileio.exists(path):
+        return None
+    from tensorflow.core.protobuf import fingerprint_pb2
+
+    fp = fingerprint_pb2.FingerprintDef.FromString(fileio.read_bytes(path))
+    digest = hashlib.sha256()
+    for part in (
+        fp.graph_def_program_hash, fp.signature_def_hash, fp.saved_object_graph_hash,
+        fp.checkpoint_hash,
+    ):  # fmt: skip
+        digest.update(f"{part}\n".encode())
+    assets = fileio.join(model_dir, "assets")
+    for name in sorted(fileio.listdir(assets)) if fileio.exists(assets) else []:
+        if not _is_dir(fileio.join(assets, name)):
+            digest.update(name.encode() + b"\0" + fileio.read_bytes(fileio.join(assets, name)))
+    return "sha256:" + digest.hexdigest()

@@ -9,6 +9,7 @@ whose every call is checked to bind to the real SDK's signature. The registry is
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import yaml
@@ -362,3 +363,72 @@ def test_cli_promote_needs_a_serving_target(tmp_path, capsys):
     assert "--destination" in capsys.readouterr().err
     assert main(["rollback", "--destination", "vertex", "--dry-run"]) == 2
     assert "vertex.project" in capsys.readouterr().err
+
+
+# Idempotent push: the same model twice is pushed and deployed once.
+def _fingerprinted(model: str, checkpoint: int = 7, vocabulary: bytes = b"Biscoe\nDream\n"):
+    """Give the fixture's model a TensorFlow fingerprint and a vocabulary asset."""
+    from tensorflow.core.protobuf import fingerprint_pb2
+
+    fp = fingerprint_pb2.FingerprintDef(
+        saved_model_checksum=int.from_bytes(os.urandom(7), "big"),  # raw bytes: every run
+        graph_def_program_hash=11,
+        signature_def_hash=22,
+        saved_object_graph_hash=33,
+        checkpoint_hash=checkpoint,
+    )
+    with open(os.path.join(model, "fingerprint.pb"), "wb") as f:
+        f.write(fp.SerializeToString())
+    os.makedirs(os.path.join(model, "assets"), exist_ok=True)
+    with open(os.path.join(model, "assets", "island"), "wb") as f:
+        f.write(vocabulary)
+
+
+def test_the_same_model_again_is_neither_pushed_nor_deployed(pushable):
+    registry, model, *_ = pushable
+    _fingerprinted(model)
+    deployed = []
+    first = _push(pushable, lambda reg, v: deployed.append(v) or "deployed", [])
+    assert first.pushed and deployed == [first.version]
+    assert registry.metadata(first.version)["model_digest"].startswith("sha256:")
+    # A rerun: TF's raw-bytes checksum differs (node names, temp paths), the model does not.
+    _fingerprinted(model)
+    again = _push(pushable, lambda reg, v: deployed.append(v) or "deployed", [])
+    assert not again.pushed and again.version == first.version
+    assert f"the same model as version {first.version}" in again.reason
+    assert "nothing deployed" in again.reason
+    assert deployed == [first.version] and registry.versions() == [first.version]
+    assert again.metadata("kserve")["pushed"] is False
+
+
+@pytest.mark.parametrize(
+    "change", [{"checkpoint": 8}, {"vocabulary": b"Biscoe\nTorgersen\n"}], ids=["weights", "asset"]
+)
+def test_a_model_that_differs_in_weights_or_assets_is_pushed(pushable, change):
+    registry, model, *_ = pushable
+    _fingerprinted(model)
+    first = _push(pushable, None, [])
+    _fingerprinted(model, **change)
+    second = _push(pushable, None, [])
+    assert second.pushed and second.version != first.version
+    assert (
+        registry.metadata(second.version)["model_digest"]
+        != registry.metadata(first.version)["model_digest"]
+    )
+
+
+def test_a_version_pushed_before_digests_were_recorded_is_recognised_by_its_files(pushable):
+    registry, model, *_ = pushable
+    _fingerprinted(model)
+    version = registry.push(model, {"run": "old"})  # no model_digest in its metadata
+    again = _push(pushable, None, [])
+    assert not again.pushed and again.version == version
+
+
+def test_a_model_without_a_fingerprint_is_pushed_as_before(pushable):
+    registry, *_ = pushable
+    versions: list[int] = []
+    for _ in range(2):
+        assert _push(pushable, None, versions).pushed
+    assert len(registry.versions()) == 2
+    assert registry.metadata(versions[0])["model_digest"] is None

@@ -20,7 +20,7 @@ from kubetfx.components.contracts import (
     read_ingest,
     read_metrics,
 )
-from kubetfx.components.registry import ModelRegistry
+from kubetfx.components.registry import ModelRegistry, model_digest
 
 RESULT_FILE = "push.json"
 
@@ -120,7 +120,22 @@ def run(
         return PushResult(False, None, None, "not blessed: " + "; ".join(blessing.reasons))
     if not infra.blessed:
         return PushResult(False, None, None, "not infra-blessed: " + "; ".join(infra.reasons))
-    record = {**metadata, "blessing": blessing.reasons, "infra_blessing": infra.reasons}
+    digest = model_digest(model_dir)
+    same = registry.version_with_digest(digest) if digest else None
+    if same is not None:  # a rerun on the same data and config (e.g. a cached schedule)
+        return PushResult(
+            False,
+            same,
+            registry.version_dir(same),
+            f"the same model as version {same}, already in the registry (model digest "
+            f"{digest[:19]}...): nothing pushed and nothing deployed",
+        )
+    record = {
+        **metadata,
+        "model_digest": digest,
+        "blessing": blessing.reasons,
+        "infra_blessing": infra.reasons,
+    }
     extra = extra_files() if extra_files is not None else {}
     version = registry.push(model_dir, record, make_champion=False, extra_files=extra)
     deployed = deploy(registry, version) if deploy is not None else ""
