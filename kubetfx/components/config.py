@@ -63,6 +63,10 @@ __all__ = [
 ]  # fmt: skip
 
 
+# Beam runners that run in the step's own process (no --runner means the DirectRunner).
+LOCAL_BEAM_RUNNERS = ("directrunner", "direct", "prismrunner", "prism", "interactiverunner")
+
+
 class PipelineConfig(Section):
     """A whole run. Defaults run the training pipeline on Palmer Penguins locally."""
 
@@ -136,6 +140,17 @@ class PipelineConfig(Section):
             return args
         mode = ("--direct_running_mode", "--direct_num_workers")
         return [a for a in args if not a.startswith(mode)] + ["--direct_running_mode=in_memory"]
+
+    def beam_location(self, stage: str, artifact) -> str:
+        """Where `stage`'s Beam pipeline reads or writes `artifact` (a kfp artifact): its
+        bucket URI (gs://...) when the step's runner runs elsewhere (Dataflow's workers see
+        neither the pod's local copy on Kubeflow nor Vertex's /gcs mount), else its path."""
+        runners = [
+            a.split("=", 1)[1] for a in self.beam_args_for(stage) if a.startswith("--runner=")
+        ]
+        local = all(r.lower() in LOCAL_BEAM_RUNNERS for r in runners)
+        remote_uri = "://" in artifact.uri and not artifact.uri.startswith("file://")
+        return artifact.uri if remote_uri and not local else artifact.path
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

@@ -270,3 +270,88 @@ def test_in_process_steps_follow_the_compiled_pipeline(tmp_path):
                 assert producer in steps.order[:position]
     assert steps._arguments("push")[0]["run_name"] == "run-x"
     assert steps._arguments("ingest")[0]["config"] == cfg.to_json()
+
+
+# Beam steps on a remote runner get bucket URIs (Dataflow's workers cannot read a pod's copy
+# or Vertex's /gcs mount); on the DirectRunner, the local paths.
+DATAFLOW = ["--runner=DataflowRunner", "--project=p", "--region=r", "--temp_location=gs://b/t"]
+
+
+def _bucket_artifacts(fn) -> dict:
+    """Artifacts as Vertex passes them: .uri in the bucket, .path its /gcs mount."""
+    return {
+        name: kind(name=name, uri=f"gs://bucket/run/{name}", metadata={})
+        for name, (_, kind) in artifact_parameters(fn).items()
+    }
+
+
+@pytest.mark.parametrize("remote", [True, False], ids=["dataflow", "direct"])
+@pytest.mark.parametrize(
+    ("stage", "fn", "module", "function", "beam_inputs"),
+    [
+        ("statistics", training.statistics, "statistics", "run", {"examples_uri": "examples",
+         "output_uri": "statistics"}),
+        ("transform", training.transform, "transform", "run_from_artifacts", {
+         "examples_uri": "examples", "graph_uri": "transform_graph",
+         "transformed_uri": "transformed_examples"}),
+        ("evaluate", training.evaluate, "evaluate", "run_from_artifacts", {
+         "examples_uri": "examples", "model_dir": "model", "graph_uri": "transform_graph",
+         "output_uri": "evaluation"}),
+    ],
+)  # fmt: skip
+def test_beam_steps_hand_a_remote_runner_bucket_uris(
+    monkeypatch, tmp_path, remote, stage, fn, module, function, beam_inputs
+):
+    import importlib
+
+    from kubetfx.components import fileio
+
+    core = importlib.import_module(f"kubetfx.components.{module}.core")
+    stage_call = Recorder(None)
+    if stage == "evaluate":
+        stage_call.result = evaluate_core.EvaluationResult(Blessing(True, []), {}, {})
+        monkeypatch.setattr(evaluate_core, "log_to", lambda **kwargs: None)
+    if stage == "transform":
+        stage_call.result = type("Task", (), {"kind": "classification", "classes": ()})()
+    monkeypatch.setattr(core, function, stage_call)
+    monkeypatch.setattr(core, "render_html", lambda **kwargs: "", raising=False)
+    monkeypatch.setattr(fileio, "tree_size", lambda path: 1 << 30)
+    monkeypatch.setattr(fileio, "write_text", lambda path, text: None)
+    beam = {"beam": {"pipeline_args": DATAFLOW if remote else ["--runner=DirectRunner"]}}
+    config = load_config(None).model_copy(
+        update={"beam": load_config(None).beam.model_copy(update=beam["beam"])}
+    )
+    artifacts = _bucket_artifacts(fn)
+    dsl.component(fn).python_func(config=config.to_json(), **artifacts)
+    for argument, artifact in beam_inputs.items():
+        expected = artifacts[artifact].uri if remote else artifacts[artifact].path
+        assert stage_call.kwargs[argument] == expected, argument
+        assert expected.startswith("gs://bucket/" if remote else "/gcs/bucket/")
+    if "schema_uri" in stage_call.kwargs:  # read by the step itself, not by Beam
+        assert stage_call.kwargs["schema_uri"] == artifacts["schema"].path
+
+
+@pytest.mark.parametrize("remote", [True, False], ids=["dataflow", "direct"])
+def test_batch_predict_writes_where_its_runner_can(monkeypatch, remote):
+    from kubetfx.components import fileio
+    from kubetfx.components.batch_predict import core
+
+    stage = Recorder(
+        core.BatchResult("m", 1, "gs://b/m/1", "in", [], "csv", "out", "jsonl", 0, 0, 1.0)
+    )
+    monkeypatch.setattr(core, "run", stage)
+    copied = []
+    monkeypatch.setattr(fileio, "copy", lambda src, dst: copied.append((src, dst)))
+    runner = DATAFLOW if remote else ["--runner=DirectRunner"]
+    cfg = load_config(None)
+    cfg = cfg.model_copy(
+        update={
+            "beam": cfg.beam.model_copy(update={"pipeline_args": runner}),
+            "batch_predict": cfg.batch_predict.model_copy(update={"input": "gs://b/in/*.csv"}),
+        }
+    )
+    artifacts = _bucket_artifacts(batch_predict)
+    dsl.component(batch_predict).python_func(config=cfg.to_json(), **artifacts)
+    predictions = artifacts["predictions"]
+    assert stage.kwargs["output_uri"] == (predictions.uri if remote else predictions.path)
+    assert copied == []  # the summary is already in the artifact: no copy onto itself

@@ -19,7 +19,7 @@ def batch_predict(config: str, predictions: Output[Dataset]) -> None:
         raise ConfigError("batch_predict.input: required; pass --input or set it in the config")
     # batch_predict.output sends the files elsewhere (e.g. a bucket users read); the artifact
     # then holds the summary and says where they are.
-    output = cfg.batch_predict.output or predictions.path
+    output = cfg.batch_predict.output or cfg.beam_location("batch_predict", predictions)
     result = core.run(
         input_pattern=cfg.batch_predict.input,
         registry=ModelRegistry(cfg.push.registry, cfg.push.model_name),
@@ -27,7 +27,7 @@ def batch_predict(config: str, predictions: Output[Dataset]) -> None:
         output_uri=output,
         beam_args=cfg.beam_args_for("batch_predict"),
     )
-    if output != predictions.path:
+    if output not in (predictions.path, predictions.uri):
         summary_file = core.SUMMARY_FILE
         fileio.copy(fileio.join(output, summary_file), fileio.join(predictions.path, summary_file))
     summary = dataclasses.asdict(result)

@@ -18,13 +18,14 @@ def evaluate(
     from kubetfx.components.config import PipelineConfig
     from kubetfx.components.evaluate import core
 
+    cfg = PipelineConfig.from_json(config)
     result = core.run_from_artifacts(
-        cfg=PipelineConfig.from_json(config),
-        examples_uri=examples.path,
-        model_dir=model.path,
-        graph_uri=transform_graph.path,
+        cfg=cfg,
+        examples_uri=cfg.beam_location("evaluate", examples),
+        model_dir=cfg.beam_location("evaluate", model),
+        graph_uri=cfg.beam_location("evaluate", transform_graph),
         schema_uri=schema.path,
-        output_uri=evaluation.path,
+        output_uri=cfg.beam_location("evaluate", evaluation),
         blessing_uri=blessing.path,
         report_path=report.path,
     )

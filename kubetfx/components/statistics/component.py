@@ -13,9 +13,9 @@ def statistics(
     cfg = PipelineConfig.from_json(config)
     splits = list(cfg.ingest.splits)
     paths = core.run(
-        examples_uri=examples.path,
+        examples_uri=cfg.beam_location("statistics", examples),
         splits=splits,
-        output_uri=statistics.path,
+        output_uri=cfg.beam_location("statistics", statistics),
         beam_args=cfg.beam_args_for("statistics", fileio.tree_size(examples.path)),
     )
     page = core.render_html(stats_by_split=paths, title=f"Statistics: {cfg.data.name}")

@@ -13,12 +13,13 @@ def transform(
     from kubetfx.components.config import PipelineConfig
     from kubetfx.components.transform import core
 
+    cfg = PipelineConfig.from_json(config)
     task = core.run_from_artifacts(
-        cfg=PipelineConfig.from_json(config),
-        examples_uri=examples.path,
+        cfg=cfg,
+        examples_uri=cfg.beam_location("transform", examples),
         schema_uri=schema.path,
-        graph_uri=transform_graph.path,
-        transformed_uri=transformed_examples.path,
+        graph_uri=cfg.beam_location("transform", transform_graph),
+        transformed_uri=cfg.beam_location("transform", transformed_examples),
     )
     transform_graph.metadata.update(
         {"tfx_type": "TransformGraph", "task": task.kind, "classes": list(task.classes)}
