@@ -91,6 +91,13 @@ def size(path: str) -> int:
     return _gfile().stat(path).length if is_remote(path) else os.path.getsize(_local(path))
 
 
+def mtime_ns(path: str) -> int:
+    """When the file was last written (an object's creation time on a bucket)."""
+    if is_remote(path):
+        return int(_gfile().stat(path).mtime_nsec)
+    return os.stat(_local(path)).st_mtime_ns
+
+
 def tree_size(path: str) -> int:
     """Bytes of every file under a directory (or of one file)."""
     if not is_remote(path):

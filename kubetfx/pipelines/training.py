@@ -6,7 +6,7 @@ from kfp import dsl
 from kubetfx.components.config import PipelineConfig
 from kubetfx.components.evaluate.component import evaluate
 from kubetfx.components.infra_validate.component import infra_validate
-from kubetfx.components.ingest.component import ingest
+from kubetfx.components.ingest.component import data_fingerprint, ingest
 from kubetfx.components.push.component import push
 from kubetfx.components.schema.component import schema
 from kubetfx.components.statistics.component import statistics
@@ -15,7 +15,18 @@ from kubetfx.components.transform.component import transform
 from kubetfx.components.validate.component import validate
 from kubetfx.pipelines import targets
 
-STAGES = (ingest, statistics, schema, validate, transform, train, evaluate, infra_validate, push)
+STAGES = (
+    data_fingerprint,
+    ingest,
+    statistics,
+    schema,
+    validate,
+    transform,
+    train,
+    evaluate,
+    infra_validate,
+    push,
+)
 
 
 def build(cfg: PipelineConfig, target: targets.Target = "local"):
@@ -33,7 +44,14 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
         pipeline_root=targets.pipeline_root(cfg, target),
     )
     def training(config: str = targets.config_parameter(cfg, target)) -> None:
-        examples = op["ingest"](config=config).outputs["examples"]
+        if target in targets.CLUSTER_TARGETS:
+            # Never cached, so ingest's cache key (its inputs) sees a change of the data; an
+            # unchanged rerun reuses ingest and, through its outputs, everything downstream.
+            seen = op["data_fingerprint"](config=config).set_caching_options(False)
+            examples = op["ingest"](config=config, data_fingerprint=seen.output)
+        else:  # kfp.local caches nothing
+            examples = op["ingest"](config=config)
+        examples = examples.outputs["examples"]
         stats = op["statistics"](config=config, examples=examples).outputs["statistics"]
         inferred = op["schema"](config=config, statistics=stats).outputs["schema"]
         validated = op["validate"](

@@ -82,6 +82,11 @@ def add_cloud_flags(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument(
             "--timeout", type=float, default=24 * 3600.0, help="with --wait: give up after (s)"
         )
+        parser.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="run every step again: no step's output is taken from KFP's cache",
+        )
     else:
         parser.add_argument(
             "--cron", required=True, help='standard 5-field cron, e.g. "0 3 * * *" (UTC)'
@@ -94,11 +99,23 @@ def add_cloud_flags(parser: argparse.ArgumentParser, command: str) -> None:
 
 def cmd_submit(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     _check_flags(args)
+    if args.no_cache:
+        cfg = without_cache(cfg)
     if args.platform == "kubeflow":
         from kubetfx.runners import submit_kubeflow as target
     else:
         from kubetfx.runners import submit_vertex as target
     return target.submit(cfg, args)
+
+
+def without_cache(cfg: PipelineConfig) -> PipelineConfig:
+    """cfg with caching off for every step (compiled into each task's caching option)."""
+    cluster = cfg.cluster
+    steps = {k: v.model_copy(update={"caching": False}) for k, v in cluster.steps.items()}
+    default = cluster.default.model_copy(update={"caching": False})
+    return cfg.model_copy(
+        update={"cluster": cluster.model_copy(update={"default": default, "steps": steps})}
+    )
 
 
 def cmd_schedule(cfg: PipelineConfig, args: argparse.Namespace) -> int:

@@ -375,3 +375,16 @@ def test_vertex_dry_run_outside_a_checkout(tmp_path, monkeypatch, capsys):
     assert job["service_account"] == "runner@example-project.iam.gserviceaccount.com"
     assert json.loads(job["parameters"]["config"])["pipeline_root"] == ROOT
     assert len(request["spec_sha256"]) == 64
+
+
+def test_no_cache_submits_a_spec_whose_steps_all_run_again(kfp_server):
+    fake, url = kfp_server()
+    assert kubeflow("submit", url) == 0
+    assert kubeflow("submit", url, "--no-cache") == 0
+    cached, uncached = (
+        next(yaml.safe_load_all(u["files"]["uploadfile"]))["root"]["dag"]["tasks"]
+        for u in fake.named("POST", "/pipelines/upload")
+        + fake.named("POST", "/pipelines/upload_version")
+    )
+    assert cached["ingest"]["cachingOptions"]["enableCache"]
+    assert not any(t.get("cachingOptions", {}).get("enableCache") for t in uncached.values())

@@ -10,6 +10,7 @@ import json
 
 import pytest
 import yaml
+from kfp import dsl
 
 from kubetfx.cli import main
 from kubetfx.components.config import PipelineConfig
@@ -289,3 +290,79 @@ def test_infra_validate_auto_is_the_targets_mode(tmp_path, target, runner, mode)
     spec, _ = compile_yaml(tmp_path, target, runner=runner, **root)
     default = spec["root"]["inputDefinitions"]["parameters"]["config"]["defaultValue"]
     assert PipelineConfig.from_json(default).infra_validate.mode == mode
+
+
+# Data-aware caching: ingest's cache key sees the data through a step that is never cached.
+def _cache_key(spec: dict, task: str, parameters: dict) -> str:
+    """What KFP's cache key is made of for a task whose inputs are parameters only: its
+    component and executor (the code) and its input parameter values at run time."""
+    component = spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]
+    label = spec["components"][component]["executorLabel"]
+    body = {
+        "component": spec["components"][component],
+        "executor": spec["deploymentSpec"]["executors"][label],
+        "parameters": parameters,
+    }
+    return json.dumps(body, sort_keys=True)
+
+
+@pytest.mark.parametrize("target", ["kubeflow", "vertex"])
+def test_a_change_of_data_misses_ingests_cache_and_an_identical_rerun_hits_it(tmp_path, target):
+    import os
+
+    from kubetfx.components.ingest.component import data_fingerprint
+
+    data = tmp_path / "data.csv"
+    data.write_text("species,x\nAdelie,1\n")
+    spec, _ = compile_yaml(tmp_path, target, data={"path": str(data), "label": "species"})
+    tasks = spec["root"]["dag"]["tasks"]
+    assert not tasks["data-fingerprint"]["cachingOptions"].get("enableCache")  # runs every time
+    assert tasks["ingest"]["cachingOptions"]["enableCache"]
+    wired = tasks["ingest"]["inputs"]["parameters"]["data_fingerprint"]
+    assert wired["taskOutputParameter"]["producerTask"] == "data-fingerprint"
+    config = spec["root"]["inputDefinitions"]["parameters"]["config"]["defaultValue"]
+
+    def ingest_key() -> str:  # the fingerprint step's answer when a run starts
+        seen = dsl.component(data_fingerprint).python_func(config=config)
+        return _cache_key(spec, "ingest", {"config": config, "data_fingerprint": seen})
+
+    first = ingest_key()
+    assert ingest_key() == first  # an identical rerun: served from the cache
+    data.write_text("species,x\nGentoo,2\n")  # same size, new rows
+    os.utime(data, ns=(data.stat().st_atime_ns, data.stat().st_mtime_ns + 1_000_000_000))
+    assert ingest_key() != first  # new data: ingest and everything after it run again
+    changed = ingest_key()
+    (tmp_path / "other.csv").write_text("species,x\nAdelie,1\n")
+    assert ingest_key() == changed  # a file ingest does not read changes nothing
+
+
+def test_the_local_pipeline_has_no_fingerprint_step(tmp_path):
+    spec, _ = compile_yaml(tmp_path, "local", pipeline_root="./root")
+    assert "data-fingerprint" not in spec["root"]["dag"]["tasks"]  # kfp.local caches nothing
+
+
+@pytest.mark.parametrize("target", ["kubeflow", "vertex"])
+def test_no_cache_turns_caching_off_for_every_step(target):
+    from kubetfx.runners.submit import without_cache
+
+    cfg = without_cache(
+        PipelineConfig.model_validate(
+            {"pipeline_root": "gs://b/r", "cluster": {"steps": {"ingest": {"cpu": "2"}}}}
+        )
+    )
+    tasks = _compiled_tasks(cfg, target)
+    assert tasks and not any(t.get("cachingOptions", {}).get("enableCache") for t in tasks.values())
+
+
+def _compiled_tasks(cfg: PipelineConfig, target: str) -> dict:
+    import tempfile
+
+    from kfp import compiler
+
+    from kubetfx.pipelines import training
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/p.yaml"
+        compiler.Compiler().compile(training.build(cfg, target), path)
+        with open(path) as f:
+            return next(yaml.safe_load_all(f))["root"]["dag"]["tasks"]

@@ -142,10 +142,19 @@ def row_keys(batch: pa.RecordBatch, partition_column: str | None) -> list[bytes]
 
 
 def input_fingerprint(files: list[str]) -> str:
+    """Which files, how large and when last written (TFX ExampleGen's fingerprint, which the
+    cluster pipelines make part of ingest's cache key): any rewrite of the data changes it,
+    without reading it."""
     digest = hashlib.sha256()
     for path in files:
-        digest.update(f"{path}\0{fileio.size(path)}\n".encode())
+        digest.update(f"{path}\0{fileio.size(path)}\0{fileio.mtime_ns(path)}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def data_fingerprint(*, path: str) -> str:
+    """What ingest would read now, as one string: the span and the files' fingerprint."""
+    files, span = resolve_input(path)
+    return f"span={span if span is not None else '-'} files={len(files)} {input_fingerprint(files)}"
 
 
 def auto_shards(input_bytes: int, per_shard: int = 32 * 2**20, most: int = 64) -> int:
