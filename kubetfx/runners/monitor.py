@@ -50,9 +50,23 @@ def trigger_training(cfg: PipelineConfig, target: str, cause: str) -> str:
     return f"{training.pipeline_name} on {target}"
 
 
+def check_flags(cfg: PipelineConfig, readable: bool) -> None:
+    """What the monitor step would refuse, refused before any step starts (a ConfigError or
+    DataError: exit 2 with one line): the window (--start after --end, a bad duration or
+    time) and, for a local run, the labels file (format, columns)."""
+    from kubetfx.components.monitor import quality
+    from kubetfx.components.monitor import window as windows
+
+    mon = cfg.monitor
+    windows.resolve(None if mon.start else mon.window, mon.start, mon.end)
+    if mon.labels and readable:  # a cluster run reads it in its own pod
+        quality.read_labels(mon.labels, cfg.data.label)
+
+
 def cmd_monitor(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     """`kubetfx monitor`: locally with kfp.local, or submitted to a cluster target."""
     cfg = for_monitoring(cfg)
+    check_flags(cfg, readable=args.platform == "local")
     if args.platform != "local":
         from kubetfx.runners import submit
 

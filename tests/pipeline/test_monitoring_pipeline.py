@@ -142,6 +142,25 @@ def test_a_bad_window_is_a_config_error(capsys):
     assert "monitor.window" in capsys.readouterr().err
 
 
+def test_bad_flags_exit_2_with_one_line_before_any_step(tmp_path, capsys, monkeypatch):
+    """Refused by the CLI, not inside a failed step's run.log: no run directory appears."""
+    monkeypatch.chdir(tmp_path)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("request_id,outcome\nr1,Adelie\n")  # no species (or label) column
+    (tmp_path / "labels.txt").write_text("r1 Adelie\n")
+    cases = [
+        (["--start", "2026-11-03", "--end", "2026-11-02"], "--start: must be before --end"),
+        (["--labels", str(labels)], "has no column 'species'"),
+        (["--labels", str(tmp_path / "labels.txt")], "must end in .csv"),
+        (["--labels", str(tmp_path / "none.csv")], "--labels: no file at"),
+    ]
+    for flags, message in cases:
+        assert main(["monitor", *flags]) == 2, flags
+        error = capsys.readouterr().err.strip()
+        assert message in error and len(error.splitlines()) == 1, error
+    assert not (tmp_path / "pipeline_root").exists()
+
+
 def test_a_drift_on_kubeflow_submits_the_training_pipeline_with_its_cause(monkeypatch):
     """The act step's trigger goes through the existing submit path (to a fake KFP API on
     loopback): the training pipeline, labelled with the monitoring result that caused it."""
