@@ -58,7 +58,8 @@ def add_cloud_flags(parser: argparse.ArgumentParser, command: str) -> None:
     kfp.add_argument(
         "--token-file",
         help="file holding the bearer token, re-read before each request: a projected "
-        "service account token in-cluster (default $KFP_TOKEN_FILE; else $KFP_TOKEN is the token)",
+        "service account token in-cluster (default $KF_PIPELINES_SA_TOKEN_PATH, as kfp's "
+        "client; else $KFP_TOKEN is the token)",
     )
     kfp.add_argument(
         "--iap-audience",

@@ -50,14 +50,21 @@ class Auth:
         }[self.kind]
 
 
+TOKEN_PATH_VARIABLES = ("KF_PIPELINES_SA_TOKEN_PATH", "KFP_TOKEN_FILE")
+
+
 def auth_from(args: argparse.Namespace) -> Auth:
-    """--iap-audience, else --token-file / $KFP_TOKEN_FILE, else $KFP_TOKEN, else none."""
+    """--iap-audience, else --token-file / $KF_PIPELINES_SA_TOKEN_PATH (the variable kfp's own
+    client reads; $KFP_TOKEN_FILE, this project's older name, still works), else $KFP_TOKEN,
+    else none."""
     if args.iap_audience:
         return Auth("iap", audience=args.iap_audience)
-    token_file = args.token_file or os.environ.get("KFP_TOKEN_FILE")
+    where, token_file = "--token-file", args.token_file
+    for variable in TOKEN_PATH_VARIABLES:
+        if not token_file and os.environ.get(variable):
+            where, token_file = f"${variable}", os.environ[variable]
     if token_file:
         if not os.path.isfile(token_file):
-            where = "--token-file" if args.token_file else "$KFP_TOKEN_FILE"
             raise ConfigError(f"{where}: no file at {token_file!r}")
         return Auth("token_file", token_file=token_file)
     token = os.environ.get("KFP_TOKEN", "").strip()

@@ -166,7 +166,7 @@ def test_a_drift_on_kubeflow_submits_the_training_pipeline_with_its_cause(monkey
     loopback): the training pipeline, labelled with the monitoring result that caused it."""
     from tests.pipeline.fake_kfp import FakeKfp, serve
 
-    for name in ("KFP_TOKEN", "KFP_TOKEN_FILE"):
+    for name in ("KFP_TOKEN", "KFP_TOKEN_FILE", "KF_PIPELINES_SA_TOKEN_PATH"):
         monkeypatch.delenv(name, raising=False)
     fake = FakeKfp()
     server, url = serve(fake)

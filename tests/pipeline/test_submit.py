@@ -41,7 +41,7 @@ def no_internet(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
-    for name in ("KFP_TOKEN", "KFP_TOKEN_FILE"):
+    for name in ("KFP_TOKEN", "KFP_TOKEN_FILE", "KF_PIPELINES_SA_TOKEN_PATH"):
         monkeypatch.delenv(name, raising=False)
     yield
     assert attempts == []
@@ -151,6 +151,21 @@ def test_token_file_is_sent_as_the_bearer_token(kfp_server, tmp_path, monkeypatc
     monkeypatch.setenv("KFP_TOKEN", "ignored-when-a-token-file-is-given")
     assert kubeflow("submit", url, "--token-file", str(token)) == 0
     assert fake.named("POST", "/runs")[0]["auth"] == "Bearer projected-sa-token"
+
+
+@pytest.mark.parametrize("variable", ["KF_PIPELINES_SA_TOKEN_PATH", "KFP_TOKEN_FILE"])
+def test_the_token_path_variable_kfps_client_reads_is_honoured(
+    kfp_server, tmp_path, monkeypatch, capsys, variable
+):
+    fake, url = kfp_server(token="projected-sa-token")
+    token = tmp_path / "token"
+    token.write_text("projected-sa-token\n")
+    monkeypatch.setenv(variable, str(token))
+    assert kubeflow("submit", url) == 0
+    assert fake.named("POST", "/runs")[0]["auth"] == "Bearer projected-sa-token"
+    monkeypatch.setenv(variable, str(tmp_path / "missing"))
+    assert kubeflow("submit", url) == 2
+    assert f"${variable}: no file at" in capsys.readouterr().err
 
 
 def test_iap_audience_sends_a_google_id_token_renewed_when_expired(kfp_server, monkeypatch):
