@@ -127,6 +127,19 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return submit.cmd_schedule(_load(args), args)
 
 
+def cmd_operations(args: argparse.Namespace) -> int:
+    """`kubetfx runs|schedules ACTION [ID]` on Kubeflow or Vertex AI."""
+    from kubetfx.components.config_loader import load_config
+    from kubetfx.runners import operations
+
+    if args.action != "list" and not args.id:
+        raise ConfigError(f"{args.command} {args.action}: give the id (see `{args.command} list`)")
+    if args.limit < 1:
+        raise ConfigError(f"--limit: must be at least 1, got {args.limit}")
+    command = operations.cmd_runs if args.command == "runs" else operations.cmd_schedules
+    return command(load_config(args.config), args)
+
+
 def cmd_serving_change(args: argparse.Namespace) -> int:
     """`kubetfx promote|rollback`: move a canary on the serving target (push.destination)."""
     from kubetfx.components.push.deploy import target_for
@@ -301,6 +314,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_cloud_flags(sched, "schedule")
     _config_flags(sched)
     sched.set_defaults(func=cmd_schedule)
+
+    from kubetfx.runners.operations import add_flags
+
+    for command, actions, text in (
+        ("runs", ("list", "get", "cancel"), "list, inspect or cancel runs on Kubeflow or Vertex"),
+        (
+            "schedules",
+            ("list", "delete", "pause", "resume"),
+            "list, delete, pause or resume schedules on Kubeflow or Vertex",
+        ),
+    ):
+        ops = sub.add_parser(command, help=text)
+        add_flags(ops, actions)
+        ops.add_argument("--config", help="YAML config file (see `kubetfx config`)")
+        ops.set_defaults(func=cmd_operations)
 
     for action, text in (
         (

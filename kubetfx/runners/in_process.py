@@ -5,7 +5,7 @@ your debugger, and the libraries are imported once. Nothing is restated here: th
 their order, which output feeds which input and which parameters they take come from the
 compiled pipeline (its DAG), and each step's artifact types from its component function's
 signature. Artifacts are laid out as kfp.local lays them out ({pipeline_root}/{run}/{step}/
-{output}, with an executor_output.json per step), so the run summary, `kubetfx runs` and the
+{output}, with an executor_output.json per step), so the run summary and the
 notebooks read an in-process run like any other.
 """
 

@@ -135,7 +135,7 @@ def submit(cfg: PipelineConfig, args: argparse.Namespace) -> int:
         plan = plan_for(cfg, args, compiled)
         if args.dry_run:
             return print_request(plan.request())
-        client = connect(plan)
+        client = connect(plan.host, plan.namespace, plan.auth)
         with api_errors(plan.host):
             pipeline_id, version_id = upload(client, plan, compiled.path)
             experiment_id = experiment(client, plan)
@@ -171,7 +171,7 @@ def schedule(cfg: PipelineConfig, args: argparse.Namespace) -> int:
         trigger["no_catchup"] = True
         if args.dry_run:
             return print_request(plan.request(schedule=trigger))
-        client = connect(plan)
+        client = connect(plan.host, plan.namespace, plan.auth)
         with api_errors(plan.host):
             pipeline_id, version_id = upload(client, plan, compiled.path)
             recurring = client.create_recurring_run(
@@ -191,26 +191,23 @@ def schedule(cfg: PipelineConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def connect(plan: Plan):
+def connect(host: str, namespace: str, auth: Auth):
     import kfp
 
     token, credentials = None, None
-    if plan.auth.kind == "token":
-        token = plan.auth.token
-    elif plan.auth.kind == "iap":
-        credentials = iap_credentials(plan.auth.audience)
-    elif plan.auth.kind == "token_file":
+    if auth.kind == "token":
+        token = auth.token
+    elif auth.kind == "iap":
+        credentials = iap_credentials(auth.audience)
+    elif auth.kind == "token_file":
         from kfp.client.set_volume_credentials import ServiceAccountTokenVolumeCredentials
 
         # Re-read before every request: the kubelet rotates projected tokens.
-        credentials = ServiceAccountTokenVolumeCredentials(path=plan.auth.token_file)
-    with warnings.catch_warnings(), api_errors(plan.host):
+        credentials = ServiceAccountTokenVolumeCredentials(path=auth.token_file)
+    with warnings.catch_warnings(), api_errors(host):
         warnings.simplefilter("ignore", FutureWarning)  # "works with KFP >= 2.0.0-beta.2"
         return kfp.Client(
-            host=plan.host,
-            namespace=plan.namespace,
-            existing_token=token,
-            credentials=credentials,
+            host=host, namespace=namespace, existing_token=token, credentials=credentials
         )
 
 

@@ -23,6 +23,22 @@ class FakeKfp:
         self.versions: dict[str, list[dict]] = {pid: [] for pid in self.pipelines}
         self.experiments: dict[str, str] = {}
         self.run_polls = 0
+        # Past runs and recurring runs, for `kubetfx runs` and `kubetfx schedules`.
+        self.past_runs = {
+            "run-0": {
+                "run_id": "run-0", "display_name": "kubetfx-training-abc-1", "state": "FAILED",
+                "created_at": "2026-12-06T03:00:00Z",
+                "pipeline_version_reference": {"pipeline_version_id": "pv-1"},
+                "error": {"message": "task train failed"},
+            },
+        }  # fmt: skip
+        self.recurring = {
+            "recurring-1": {
+                "recurring_run_id": "recurring-1", "display_name": "kubetfx-training-schedule",
+                "status": "ENABLED", "created_at": "2026-12-01T00:00:00Z",
+                "trigger": {"cron_schedule": {"cron": "0 0 3 * * *"}},
+            },
+        }  # fmt: skip
 
     def named(self, method: str, suffix: str) -> list[dict]:
         return [r for r in self.requests if r["method"] == method and r["path"] == API + suffix]
@@ -69,6 +85,25 @@ class FakeKfp:
             }
         if method == "GET" and route == "/runs/run-1":
             return 200, self.run()
+        if method == "GET" and route == "/runs":
+            return 200, {"runs": list(self.past_runs.values()), "total_size": len(self.past_runs)}
+        if route.startswith("/runs/") and route.split("/")[2].split(":")[0] in self.past_runs:
+            run = self.past_runs[route.split("/")[2].split(":")[0]]
+            if method == "POST" and route.endswith(":terminate"):
+                run["state"] = "CANCELING"
+                return 200, {}
+            return 200, run
+        if method == "GET" and route == "/recurringruns":
+            return 200, {"recurringRuns": list(self.recurring.values())}
+        if route.startswith("/recurringruns/"):
+            rid, _, action = route.split("/")[2].partition(":")
+            if rid not in self.recurring:
+                return 404, {"error": f"recurring run {rid} not found", "code": 5}
+            if method == "DELETE":
+                del self.recurring[rid]
+            elif action in ("enable", "disable"):
+                self.recurring[rid]["status"] = "ENABLED" if action == "enable" else "DISABLED"
+            return 200, {}
         if method == "POST" and route == "/recurringruns":
             return 200, {"recurring_run_id": "recurring-1", "display_name": body["display_name"]}
         return 404, {"error": f"no route {method} {path}"}
@@ -128,6 +163,9 @@ def _handler(fake: FakeKfp):
 
         def do_POST(self):
             self._serve("POST")
+
+        def do_DELETE(self):
+            self._serve("DELETE")
 
         def log_message(self, *args):
             pass
