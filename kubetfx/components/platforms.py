@@ -61,6 +61,16 @@ class StepResources(Section):
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list)
     caching: bool = Field(True, description="Let KFP reuse this step's earlier outputs.")
+    retries: int | None = Field(
+        None,
+        ge=0,
+        le=10,
+        description="How often the cluster reruns the step after a failure (a preempted node, "
+        "a Dataflow or API hiccup). Default: 2 for the Beam steps, train and push, else 0.",
+    )
+    retry_backoff_seconds: float = Field(
+        60.0, gt=0, le=3600, description="Wait before the first retry; doubled each time."
+    )
     beam_args: list[str] | None = Field(
         None, description="Beam options for this step (e.g. Dataflow); default beam.pipeline_args."
     )

@@ -39,6 +39,10 @@ STAGE_NAMES = (
 )  # fmt: skip
 # The steps whose core runs an Apache Beam pipeline; only these take beam_args.
 BEAM_STAGES = ("statistics", "transform", "evaluate", "batch_predict")
+# Retried by default on a cluster (cluster.*.retries): long or remote work a transient fault
+# (a preempted node, a Dataflow or API hiccup) should not fail a whole run for.
+RETRIED_STAGES = (*BEAM_STAGES, "train", "push")
+DEFAULT_RETRIES = 2
 
 # Where a cluster target may write artifacts. MinIO is KFP's own default artifact store (the
 # kind end-to-end run uses it); Vertex AI writes to Cloud Storage only.
@@ -183,6 +187,12 @@ def _configured_task(op: Callable[..., Any], settings: StepSettings, target: Tar
     if target == "kubeflow":
         _set_placement(task, settings)
     task.set_caching_options(settings.resources.caching)
+    retries = settings.resources.retries
+    if retries is None:
+        retries = DEFAULT_RETRIES if settings.stage in RETRIED_STAGES else 0
+    if retries:
+        backoff = settings.resources.retry_backoff_seconds
+        task.set_retry(retries, f"{backoff:g}s", 2.0, "3600s")
     return task
 
 

@@ -366,3 +366,24 @@ def _compiled_tasks(cfg: PipelineConfig, target: str) -> dict:
         compiler.Compiler().compile(training.build(cfg, target), path)
         with open(path) as f:
             return next(yaml.safe_load_all(f))["root"]["dag"]["tasks"]
+
+
+@pytest.mark.parametrize("target", ["kubeflow", "vertex"])
+def test_beam_train_and_push_steps_are_retried_with_backoff(tmp_path, target):
+    spec, _ = compile_yaml(
+        tmp_path,
+        target,
+        cluster={"steps": {"push": {"retries": 0}, "validate": {"retries": 3}}},
+    )
+    tasks = spec["root"]["dag"]["tasks"]
+    retried = {name: task["retryPolicy"] for name, task in tasks.items() if "retryPolicy" in task}
+    assert set(retried) == {"statistics", "transform", "train", "evaluate", "validate"}
+    assert retried["train"]["maxRetryCount"] == 2 and retried["validate"]["maxRetryCount"] == 3
+    assert retried["train"]["backoffDuration"] == "60s"
+    assert retried["train"]["backoffFactor"] == 2.0
+    assert retried["train"]["backoffMaxDuration"] == "3600s"
+
+
+def test_no_retries_locally(tmp_path):
+    spec, _ = compile_yaml(tmp_path, "local", pipeline_root="./root")
+    assert not any("retryPolicy" in t for t in spec["root"]["dag"]["tasks"].values())
