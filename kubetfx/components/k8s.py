@@ -10,8 +10,10 @@ infra/k8s/rbac/ grant exactly these (a test checks it).
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
+from kubetfx.components.retry import with_retries
 from kubetfx.errors import KubeError, NotFound
 
 JOBSET = ("jobset.x-k8s.io", "v1alpha2", "jobsets")
@@ -41,9 +43,10 @@ PERMISSIONS: dict[str, tuple[str, str, str]] = {
 class Kube:
     """Typed calls of the official `kubernetes` client, answering plain dicts (as in YAML)."""
 
-    def __init__(self, api_client=None):
+    def __init__(self, api_client=None, sleep=time.sleep):
         from kubernetes import client
 
+        self.sleep = sleep  # between retries (tests pass a recorder)
         self._client = api_client or client.ApiClient()
         self._batch = client.BatchV1Api(self._client)
         self._core = client.CoreV1Api(self._client)
@@ -69,14 +72,27 @@ class Kube:
     def _dict(self, obj: Any) -> dict:
         return self._client.sanitize_for_serialization(obj)
 
+    def _retried(self, action: str, namespace: str, call, as_dict: bool = True):
+        """A read or a merge patch (the same request twice gives the same answer), sent again
+        with backoff while the API fails transiently (no answer, 429, 5xx). Creates and
+        deletes are sent once: a create that timed out may have happened."""
+
+        def attempt():
+            with _errors(action, namespace):
+                answer = call()
+            return self._dict(answer) if as_dict else answer
+
+        return with_retries(attempt, f"Kubernetes: {action} in {namespace}", sleep=self.sleep)
+
     # batch/v1 Jobs, core/v1 Services, Pods and their logs (the training launcher).
     def create_job(self, namespace: str, body: dict) -> dict:
         with _errors("create Job", namespace):
             return self._dict(self._batch.create_namespaced_job(namespace, body))
 
     def read_job(self, namespace: str, name: str) -> dict:
-        with _errors(f"read Job {name}", namespace):
-            return self._dict(self._batch.read_namespaced_job(name, namespace))
+        return self._retried(
+            f"read Job {name}", namespace, lambda: self._batch.read_namespaced_job(name, namespace)
+        )
 
     def delete_job(self, namespace: str, name: str) -> None:
         # Background propagation: the Job's pods go too (the API default orphans them).
@@ -92,14 +108,22 @@ class Kube:
             self._core.delete_namespaced_service(name, namespace)
 
     def list_pods(self, namespace: str, label_selector: str) -> list[dict]:
-        with _errors(f"list pods {label_selector}", namespace):
-            pods = self._core.list_namespaced_pod(namespace, label_selector=label_selector)
+        pods = self._retried(
+            f"list pods {label_selector}",
+            namespace,
+            lambda: self._core.list_namespaced_pod(namespace, label_selector=label_selector),
+            as_dict=False,
+        )
         return [self._dict(pod) for pod in pods.items]
 
     def read_pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
         """The log of the pod's (only, or named) container."""
-        with _errors(f"read the log of pod {name}", namespace):
-            return self._core.read_namespaced_pod_log(name, namespace, container=container)
+        return self._retried(
+            f"read the log of pod {name}",
+            namespace,
+            lambda: self._core.read_namespaced_pod_log(name, namespace, container=container),
+            as_dict=False,
+        )
 
     # One pod (infra validation's model server).
     def create_pod(self, namespace: str, body: dict) -> dict:
@@ -107,8 +131,9 @@ class Kube:
             return self._dict(self._core.create_namespaced_pod(namespace, body))
 
     def read_pod(self, namespace: str, name: str) -> dict:
-        with _errors(f"read Pod {name}", namespace):
-            return self._dict(self._core.read_namespaced_pod(name, namespace))
+        return self._retried(
+            f"read Pod {name}", namespace, lambda: self._core.read_namespaced_pod(name, namespace)
+        )
 
     def delete_pod(self, namespace: str, name: str) -> None:
         with _errors(f"delete Pod {name}", namespace):
@@ -122,10 +147,13 @@ class Kube:
             )
 
     def read_jobset(self, namespace: str, name: str) -> dict:
-        with _errors(f"read JobSet {name}", namespace):
-            return self._custom.get_namespaced_custom_object(
+        return self._retried(
+            f"read JobSet {name}",
+            namespace,
+            lambda: self._custom.get_namespaced_custom_object(
                 namespace=namespace, name=name, **_crd(JOBSET)
-            )
+            ),
+        )
 
     def delete_jobset(self, namespace: str, name: str) -> None:
         with _errors(f"delete JobSet {name}", namespace):
@@ -141,17 +169,24 @@ class Kube:
             )
 
     def read_inference_service(self, namespace: str, name: str) -> dict:
-        with _errors(f"read InferenceService {name}", namespace):
-            return self._custom.get_namespaced_custom_object(
+        return self._retried(
+            f"read InferenceService {name}",
+            namespace,
+            lambda: self._custom.get_namespaced_custom_object(
                 namespace=namespace, name=name, **_crd(INFERENCE_SERVICE)
-            )
+            ),
+        )
 
     def patch_inference_service(self, namespace: str, name: str, patch: dict) -> dict:
-        """A JSON merge patch (RFC 7386: a null removes a field)."""
-        with _errors(f"patch InferenceService {name}", namespace):
-            return self._custom.patch_namespaced_custom_object(
+        """A JSON merge patch (RFC 7386: a null removes a field): the same patch twice gives
+        the same object, so a transient failure is retried."""
+        return self._retried(
+            f"patch InferenceService {name}",
+            namespace,
+            lambda: self._custom.patch_namespaced_custom_object(
                 namespace=namespace, name=name, body=patch, **_crd(INFERENCE_SERVICE)
-            )
+            ),
+        )
 
 
 def _crd(kind: tuple[str, str, str]) -> dict[str, str]:

@@ -42,10 +42,16 @@ class Kubeflow:
         return cls(connect(host, namespace, auth_from(args)), host, namespace)
 
     def _call(self, method: str, *args, **kwargs):
+        """One API call; reads (list_*, get_*) are sent again while the API fails
+        transiently, changes once."""
+        from kubetfx.components.retry import with_retries
         from kubetfx.runners.submit_kubeflow import api_errors
 
+        call = getattr(self.client, method)
         with api_errors(self.host):
-            return getattr(self.client, method)(*args, **kwargs)
+            if method.startswith(("list_", "get_")):
+                return with_retries(lambda: call(*args, **kwargs), f"KFP: {method}")
+            return call(*args, **kwargs)
 
     @staticmethod
     def _run(run) -> dict:

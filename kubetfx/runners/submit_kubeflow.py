@@ -17,6 +17,7 @@ import tempfile
 import warnings
 
 from kubetfx.components.config import PipelineConfig
+from kubetfx.components.retry import with_retries
 from kubetfx.errors import ConfigError, SubmitFailed
 from kubetfx.runners.cloud import (
     Compiled,
@@ -152,9 +153,10 @@ def submit(cfg: PipelineConfig, args: argparse.Namespace) -> int:
         if not args.wait:
             return 0
 
-        def poll() -> RunStatus:
+        def poll() -> RunStatus:  # a read: sent again while the API fails transiently
             with api_errors(plan.host):
-                return run_status(client.get_run(run.run_id), compiled.steps)
+                found = with_retries(lambda: client.get_run(run.run_id), f"KFP: get {run.run_id}")
+                return run_status(found, compiled.steps)
 
         return follow(poll, plan.run_name, args.poll_seconds, args.timeout)
 

@@ -104,8 +104,11 @@ class FakeEndpoint:
 
     def deploy(self, **kwargs):
         self.sdk.calls.append(("Endpoint.deploy", kwargs))
-        if self.sdk.fail_deploy:
-            raise self.sdk.fail_deploy
+        failure = self.sdk.fail_deploy  # an exception every time, or a list: one per call
+        if isinstance(failure, list):
+            failure = failure.pop(0) if failure else None
+        if failure:
+            raise failure
         deployed = type("DeployedModel", (), {})()
         deployed.id = str(next(self.sdk.ids))
         deployed.create_time = datetime.datetime(2026, 1, 1) + datetime.timedelta(

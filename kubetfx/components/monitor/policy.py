@@ -19,12 +19,14 @@ import dataclasses
 import datetime
 import json
 import logging
+import time
 import urllib.request
 from collections.abc import Callable
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
 from kubetfx.components.monitor.config import MonitorConfig
+from kubetfx.components.retry import with_retries
 
 log = logging.getLogger("kubetfx.monitor")
 STATE_FILE = "state.json"
@@ -108,8 +110,9 @@ def decide(
     return Decision(True, True, f"drift in {consecutive} windows in a row: retraining", state)
 
 
-def send_alert(message: dict, webhook: str | None, timeout: float = 10.0) -> None:
-    """A log line always; a JSON POST to the webhook when one is configured."""
+def send_alert(message: dict, webhook: str | None, timeout: float = 10.0, sleep=time.sleep) -> None:
+    """A log line always; a JSON POST to the webhook when one is configured, sent again
+    with backoff while it fails transiently (no answer, 429, 5xx)."""
     log.warning("kubetfx monitor alert: %s", json.dumps(message))
     if not webhook:
         return
@@ -119,9 +122,13 @@ def send_alert(message: dict, webhook: str | None, timeout: float = 10.0) -> Non
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    try:
+
+    def post() -> None:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
+
+    try:
+        with_retries(post, f"monitor.alert_webhook {webhook}", sleep=sleep)
     except OSError as e:  # an unreachable webhook must not lose the decision: say so
         log.error("monitor.alert_webhook %s failed: %s", webhook, e)
 

@@ -11,9 +11,12 @@ gives the previous one all traffic and undeploys the newest.
 
 from __future__ import annotations
 
+import time
+
 from kubetfx.components.config import PipelineConfig
 from kubetfx.components.gcp import aiplatform, api_errors, vertex_serving_image
 from kubetfx.components.registry import ModelRegistry
+from kubetfx.components.retry import with_retries
 from kubetfx.errors import ConfigError, DeployFailed
 
 
@@ -37,7 +40,7 @@ class VertexTarget:
     """Deploy, promote and roll back on one Endpoint. `sdk` is google.cloud.aiplatform (a
     fake of the same calls in tests); nothing is sent until a method is called."""
 
-    def __init__(self, cfg: PipelineConfig, sdk=None, credentials=None):
+    def __init__(self, cfg: PipelineConfig, sdk=None, credentials=None, sleep=time.sleep):
         for key, value in (
             ("vertex.project", cfg.vertex.project),
             ("vertex.region", cfg.vertex.region),
@@ -46,7 +49,7 @@ class VertexTarget:
                 raise ConfigError(
                     f"{key}: required for push.destination 'vertex'; set it in the config"
                 )
-        self.cfg, self.sdk = cfg, sdk or aiplatform()
+        self.cfg, self.sdk, self.sleep = cfg, sdk or aiplatform(), sleep
         self.where = {
             "project": cfg.vertex.project,
             "location": cfg.vertex.region,
@@ -79,27 +82,37 @@ class VertexTarget:
             parent = push.vertex.parent_model or getattr(
                 self._find(self.sdk.Model, name), "resource_name", None
             )
-            model = self.sdk.Model.upload(
-                display_name=name,
-                artifact_uri=registry.version_dir(version),
-                serving_container_image_uri=image,
-                parent_model=parent,
-                is_default_version=True,
-                version_aliases=[f"v{version}"],
-                labels={"kubetfx-version": str(version)},
-                sync=True,
-                **self.where,
+            # Each call is sent again while Vertex answers 429/5xx or not at all: a request
+            # it refused so started nothing (kubetfx/components/retry.py).
+            model = with_retries(
+                lambda: self.sdk.Model.upload(
+                    display_name=name,
+                    artifact_uri=registry.version_dir(version),
+                    serving_container_image_uri=image,
+                    parent_model=parent,
+                    is_default_version=True,
+                    version_aliases=[f"v{version}"],
+                    labels={"kubetfx-version": str(version)},
+                    sync=True,
+                    **self.where,
+                ),
+                f"Vertex AI: upload {name} version {version}",
+                sleep=self.sleep,
             )
             endpoint = self.endpoint(create=True)
             split = canary_split(dict(endpoint.traffic_split or {}), push.canary_percent)
-            endpoint.deploy(
-                model=model,
-                deployed_model_display_name=f"{name}-v{version}",
-                traffic_split=split,
-                machine_type=push.vertex.machine_type,
-                min_replica_count=push.vertex.min_replicas,
-                max_replica_count=push.vertex.max_replicas,
-                sync=True,
+            with_retries(
+                lambda: endpoint.deploy(
+                    model=model,
+                    deployed_model_display_name=f"{name}-v{version}",
+                    traffic_split=split,
+                    machine_type=push.vertex.machine_type,
+                    min_replica_count=push.vertex.min_replicas,
+                    max_replica_count=push.vertex.max_replicas,
+                    sync=True,
+                ),
+                f"Vertex AI: deploy {name} version {version}",
+                sleep=self.sleep,
             )
         return f"Vertex AI endpoint {self.cfg.vertex.endpoint}: version {version} at {split['0']}%"
 
