@@ -30,6 +30,7 @@ from kubetfx.components.ingest.config import (
     dataset_name_from_path,
 )
 from kubetfx.components.monitor.config import MonitorConfig
+from kubetfx.components.notify.config import NotifyConfig
 from kubetfx.components.platforms import (
     BeamConfig,
     ClusterConfig,
@@ -56,10 +57,10 @@ __all__ = [
     "BUILTIN_PENGUINS", "BatchPredictConfig", "BeamConfig", "ClusterConfig", "DataConfig",
     "DirectionalCheck", "EvaluateConfig", "GkeTrainConfig", "ImagesConfig", "InfraValidateConfig",
     "IngestConfig", "InvarianceCheck", "KServePushConfig", "KubeflowConfig", "MetricThreshold",
-    "MonitorConfig", "PipelineConfig", "PushConfig", "RequestLogConfig", "SchemaConfig",
-    "ServingConfig", "ServingLabels", "StepResources", "Toleration", "TrafficConfig",
-    "TrainConfig", "TransformConfig", "ValidateConfig", "VersionPolicy", "VertexConfig",
-    "VertexPushConfig", "dataset_name_from_path",
+    "MonitorConfig", "NotifyConfig", "PipelineConfig", "PushConfig", "RequestLogConfig",
+    "SchemaConfig", "ServingConfig", "ServingLabels", "StepResources", "Toleration",
+    "TrafficConfig", "TrainConfig", "TransformConfig", "ValidateConfig", "VersionPolicy",
+    "VertexConfig", "VertexPushConfig", "dataset_name_from_path",
 ]  # fmt: skip
 
 
@@ -100,6 +101,7 @@ class PipelineConfig(Section):
     kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
     vertex: VertexConfig = Field(default_factory=VertexConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -64,3 +64,28 @@ def with_retries(
             )  # fmt: skip
             sleep(wait)
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def post_json(
+    url: str,
+    body: dict,
+    what: str,
+    timeout: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """POST `body` as JSON, sent again while the answer is transient (with_retries)."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+
+    def post() -> None:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+
+    with_retries(post, what, sleep=sleep)

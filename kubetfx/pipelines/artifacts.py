@@ -20,10 +20,10 @@ import re
 
 from kubetfx.components import fileio
 from kubetfx.errors import RunNotFound, StepUnavailable
-from kubetfx.pipelines.training import STAGES
+from kubetfx.pipelines.training import CLUSTER_ONLY, STAGES
 
-# The training pipeline's task names (KFP spells them with dashes).
-STEPS = tuple(fn.__name__.replace("_", "-") for fn in STAGES)
+# The task names of a local training run (KFP spells them with dashes).
+STEPS = tuple(fn.__name__.replace("_", "-") for fn in STAGES if fn not in CLUSTER_ONLY)
 # What kfp.local leaves in a task directory that succeeded: its output artifacts' metadata.
 EXECUTOR_OUTPUT = "executor_output.json"
 _STAMP = re.compile(r"(\d{4}(?:-\d{2}){5}-\d+)$")  # kfp.local run names end with a timestamp

@@ -35,7 +35,7 @@ PIPELINES = ("training", "batch", "monitoring")
 # their STAGES): written out so that this module need not import the pipelines that use it.
 STAGE_NAMES = (
     "data_fingerprint", "ingest", "statistics", "schema", "validate", "transform", "train",
-    "evaluate", "infra_validate", "push", "batch_predict", "monitor", "monitor_act",
+    "evaluate", "infra_validate", "push", "notify", "batch_predict", "monitor", "monitor_act",
 )  # fmt: skip
 # The steps whose core runs an Apache Beam pipeline; only these take beam_args.
 BEAM_STAGES = ("statistics", "transform", "evaluate", "batch_predict")
@@ -249,3 +249,12 @@ def _set_placement(task, settings: StepSettings) -> None:
             value=toleration.value,
             effect=toleration.effect,
         )
+
+
+def secret_as_env(task, secret: str, key: str) -> None:
+    """The Kubernetes Secret's `key` as the step's $KUBETFX_NOTIFY_URL (kfp-kubernetes)."""
+    from kfp import kubernetes
+
+    from kubetfx.components.notify.core import URL_VARIABLE
+
+    kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env={key: URL_VARIABLE})

@@ -7,6 +7,7 @@ from kubetfx.components.config import PipelineConfig
 from kubetfx.components.evaluate.component import evaluate
 from kubetfx.components.infra_validate.component import infra_validate
 from kubetfx.components.ingest.component import data_fingerprint, ingest
+from kubetfx.components.notify.component import notify
 from kubetfx.components.push.component import push
 from kubetfx.components.schema.component import schema
 from kubetfx.components.statistics.component import statistics
@@ -26,7 +27,10 @@ STAGES = (
     evaluate,
     infra_validate,
     push,
+    notify,
 )
+# Steps only the cluster targets have: what makes caching see the data, and the exit handler.
+CLUSTER_ONLY = (data_fingerprint, notify)
 
 
 def build(cfg: PipelineConfig, target: targets.Target = "local"):
@@ -37,13 +41,7 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
     # Each op makes a task with the target's resources, accelerators, placement and caching.
     op = targets.configure_steps(cfg, target, {fn.__name__: component(fn) for fn in STAGES})
 
-    @dsl.pipeline(
-        name=cfg.pipeline_name,
-        description="kubetfx training: ingest, statistics, schema, validate, transform, "
-        "train, evaluate, infra_validate, push.",
-        pipeline_root=targets.pipeline_root(cfg, target),
-    )
-    def training(config: str = targets.config_parameter(cfg, target)) -> None:
+    def steps(config) -> None:
         if target in targets.CLUSTER_TARGETS:
             # Never cached, so ingest's cache key (its inputs) sees a change of the data; an
             # unchanged rerun reuses ingest and, through its outputs, everything downstream.
@@ -91,5 +89,23 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
             evaluation=evaluated.outputs["evaluation"],
             examples=examples,
         )
+
+    @dsl.pipeline(
+        name=cfg.pipeline_name,
+        description="kubetfx training: ingest, statistics, schema, validate, transform, "
+        "train, evaluate, infra_validate, push.",
+        pipeline_root=targets.pipeline_root(cfg, target),
+    )
+    def training(config: str = targets.config_parameter(cfg, target)) -> None:
+        if target in targets.CLUSTER_TARGETS and cfg.notify.secret:
+            # The run's final status (and the error naming the failed step) goes to the
+            # webhook the secret names; kfp.local has no exit handlers.
+            report = op["notify"](config=config)
+            if target == "kubeflow":
+                targets.secret_as_env(report, cfg.notify.secret, cfg.notify.secret_key)
+            with dsl.ExitHandler(report):
+                steps(config)
+        else:
+            steps(config)
 
     return training

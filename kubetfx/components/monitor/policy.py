@@ -20,13 +20,12 @@ import datetime
 import json
 import logging
 import time
-import urllib.request
 from collections.abc import Callable
 
 from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
 from kubetfx.components.monitor.config import MonitorConfig
-from kubetfx.components.retry import with_retries
+from kubetfx.components.retry import post_json
 
 log = logging.getLogger("kubetfx.monitor")
 STATE_FILE = "state.json"
@@ -116,19 +115,8 @@ def send_alert(message: dict, webhook: str | None, timeout: float = 10.0, sleep=
     log.warning("kubetfx monitor alert: %s", json.dumps(message))
     if not webhook:
         return
-    request = urllib.request.Request(
-        webhook,
-        data=json.dumps(message).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-
-    def post() -> None:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read()
-
     try:
-        with_retries(post, f"monitor.alert_webhook {webhook}", sleep=sleep)
+        post_json(webhook, message, f"monitor.alert_webhook {webhook}", timeout, sleep)
     except OSError as e:  # an unreachable webhook must not lose the decision: say so
         log.error("monitor.alert_webhook %s failed: %s", webhook, e)
 
