@@ -4,6 +4,7 @@
 from kfp import dsl
 
 from kubetfx.components.config import PipelineConfig
+from kubetfx.components.configure.component import configure
 from kubetfx.components.evaluate.component import evaluate
 from kubetfx.components.infra_validate.component import infra_validate
 from kubetfx.components.ingest.component import data_fingerprint, ingest
@@ -17,6 +18,7 @@ from kubetfx.components.validate.component import validate
 from kubetfx.pipelines import targets
 
 STAGES = (
+    configure,
     data_fingerprint,
     ingest,
     statistics,
@@ -29,8 +31,9 @@ STAGES = (
     push,
     notify,
 )
-# Steps only the cluster targets have: what makes caching see the data, and the exit handler.
-CLUSTER_ONLY = (data_fingerprint, notify)
+# Steps only the cluster targets have: the typed run parameters applied to the config, what
+# makes caching see the data, and the exit handler.
+CLUSTER_ONLY = (configure, data_fingerprint, notify)
 
 
 def build(cfg: PipelineConfig, target: targets.Target = "local"):
@@ -90,22 +93,50 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
             examples=examples,
         )
 
-    @dsl.pipeline(
+    pipeline = dsl.pipeline(
         name=cfg.pipeline_name,
         description="kubetfx training: ingest, statistics, schema, validate, transform, "
         "train, evaluate, infra_validate, push.",
         pipeline_root=targets.pipeline_root(cfg, target),
     )
-    def training(config: str = targets.config_parameter(cfg, target)) -> None:
-        if target in targets.CLUSTER_TARGETS and cfg.notify.secret:
+    default = targets.config_parameter(cfg, target)
+    if target == "local":
+
+        @pipeline
+        def training(config: str = default) -> None:
+            steps(config)  # kfp.local: no exit handlers; `kubetfx run` flags edit the config
+
+        return training
+
+    @pipeline
+    def training(
+        config: str = default,
+        data_path: str = "",
+        label: str = "",
+        epochs: int = -1,
+        batch_size: int = -1,
+        learning_rate: float = -1.0,
+        min_accuracy: float = -1.0,
+    ) -> None:
+        """The typed parameters are what a user edits per run in the Kubeflow UI or the
+        Vertex console (empty or -1: the config's value); `config` stays the full override."""
+
+        def configured() -> None:
+            effective = op["configure"](
+                config=config, data_path=data_path, label=label, epochs=epochs,
+                batch_size=batch_size, learning_rate=learning_rate, min_accuracy=min_accuracy,
+            )  # fmt: skip
+            steps(effective.outputs["Output"])
+
+        if cfg.notify.secret:
             # The run's final status (and the error naming the failed step) goes to the
-            # webhook the secret names; kfp.local has no exit handlers.
+            # webhook the secret names.
             report = op["notify"](config=config)
             if target == "kubeflow":
                 targets.secret_as_env(report, cfg.notify.secret, cfg.notify.secret_key)
             with dsl.ExitHandler(report):
-                steps(config)
+                configured()
         else:
-            steps(config)
+            configured()
 
     return training
