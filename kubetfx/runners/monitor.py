@@ -101,6 +101,8 @@ def cmd_monitor(cfg: PipelineConfig, args: argparse.Namespace) -> int:
         f"verdict: {outcome.verdict} ({outcome.window['rows']:,} rows in the window, "
         f"{outcome.previous['rows']:,} before); flagged: {', '.join(outcome.flagged) or 'none'}"
     )
+    if outcome.live:
+        print(f"live quality: {outcome.describe_live()}")
     print(f"policy: {decision.get('reason')}")
     print(f"report: {fileio.join(outcome.uri, core.REPORT_HTML)}")
     return 0

@@ -119,6 +119,7 @@ def test_kubetfx_monitor_runs_locally_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "verdict: drift (300 rows in the window, 300 before)" in out
     assert "plan (drift)" in out and "plan (skew)" in out
+    assert "live quality: accuracy " in out and "on 300 labelled predictions (0.740 at" in out
     assert "drifting window 1 of 2 (debounce)" in out
     window_dir = tmp_path / "monitoring" / "20261102T020000Z-3600s"
     report = (window_dir / "report.md").read_text()

@@ -148,3 +148,19 @@ def test_bad_monitor_config_names_the_field(tmp_path, key, value, message):
     with pytest.raises(ConfigError) as error:
         load_config(str(path))
     assert message in str(error.value)
+
+
+def test_live_quality_judgement_names_the_setting_and_needs_enough_labels():
+    from kubetfx.components.monitor.quality import judge
+
+    accuracy = {"metric": "accuracy", "live": 0.78, "eval": 0.97, "labelled": 500}
+    assert "< monitor.min_live_metric 0.9" in judge(accuracy, 0.9, None, 100)
+    assert "worse by 0.190 > monitor.max_live_drop 0.1" in judge(accuracy, None, 0.1, 100)
+    assert judge(accuracy, 0.7, 0.2, 100) is None  # within both bounds
+    assert judge(accuracy, 0.9, 0.1, 501) is None  # too few labelled predictions
+    assert judge(None, 0.9, 0.1, 1) is None  # no labels joined
+    # A regressor's live metric is an error: higher is worse; a floor does not apply.
+    error = {"metric": "mean_absolute_error", "live": 3.0, "eval": 2.0, "labelled": 500}
+    assert judge(error, 0.9, None, 100) is None
+    assert "worse by 1.000 > monitor.max_live_drop 0.5" in judge(error, None, 0.5, 100)
+    assert judge({**error, "eval": None}, None, 0.5, 100) is None  # nothing to compare with

@@ -5,6 +5,11 @@ a few hundred rows an L-infinity of 0.3 can be chance, on a million rows a real 
 under any threshold. A two-sample test knows the sample sizes. Both are computed:
 
 - distance: TFDV's (L-infinity for categorical features, Jensen-Shannon for numeric ones);
+- shift, for numeric features and predictions: how far the mean (or the SD) moved, in the
+  baseline's standard deviations (a mean shift of half an SD is 0.5, whatever the feature's
+  unit). Jensen-Shannon on TFDV's histograms barely sees a shift that keeps the mass within
+  the same buckets (a 1-SD shift measured 0.22, under its 0.3 threshold); the shift sees it.
+  A numeric feature is large when either is over its threshold;
 - test: Kolmogorov-Smirnov (numeric) or chi-squared (categorical) between the windows
   (drift), and against the champion's training statistics (skew). Training data is known
   only through its statistics, so the skew KS test uses the training quantiles: the window's
@@ -46,26 +51,37 @@ class FeatureShift:
     p_value: float
     rows: int
     baseline_rows: int
+    shift: float | None = None  # Wasserstein-1 in baseline SDs (numeric columns only)
+    shift_threshold: float | None = None
     p_adjusted: float = 1.0
     significant: bool = False  # the corrected test rejects "same distribution"
     flagged: bool = False
+
+    @property
+    def large(self) -> bool:
+        """The distance, or (numeric) the shift in SDs, is over its threshold."""
+        over_shift = self.shift is not None and self.shift > self.shift_threshold
+        return self.distance > self.threshold or over_shift
 
     @property
     def status(self) -> str:
         """flagged, or which of the two signals alone fired (reported, not acted on)."""
         if self.flagged:
             return "flagged"
-        over = self.distance > self.threshold
-        if over and not self.significant:
+        if self.large and not self.significant:
             return "distance only (too few rows to tell from noise)"
-        if self.significant and not over:
+        if self.significant and not self.large:
             return "significant, below the distance threshold"
-        return "distance and test" if over else "ok"
+        return "distance and test" if self.large else "ok"
 
     @property
     def moved(self) -> float:
-        """How far it moved, as a fraction of its threshold (the report's ranking)."""
-        return self.distance / self.threshold
+        """How far it moved, as a fraction of its threshold (the report's ranking): the
+        larger of the distance's and the shift's."""
+        ratios = [self.distance / self.threshold]
+        if self.shift is not None:
+            ratios.append(self.shift / self.shift_threshold)
+        return max(ratios)
 
 
 def is_numeric(schema_feature) -> bool:
@@ -235,6 +251,19 @@ def ks_against_quantiles(window: np.ndarray, feature_stats) -> tuple[float, floa
     return statistic, float(stats.kstwo.sf(statistic, max(1, round(n_eff))))
 
 
+def shift_in_sds(window: np.ndarray, mean: float, sd: float) -> float | None:
+    """How far the window's mean or spread moved from a baseline's (mean, sd), in baseline
+    SDs: max(|mean change|, |SD change|) / sd. None without a spread to measure in.
+
+    The baseline's mean and SD are exact in TFDV's statistics, so skew against training
+    data (known only by its statistics) is measured as exactly as drift between windows.
+    """
+    if len(window) < 2 or not sd > 0:
+        return None
+    moved = max(abs(float(np.mean(window)) - mean), abs(float(np.std(window, ddof=1)) - sd))
+    return moved / sd
+
+
 def chi2_test(window: dict[str, float], baseline: dict[str, float]) -> tuple[float, float]:
     """Chi-squared test of homogeneity of two category count tables."""
     from scipy import stats
@@ -315,11 +344,16 @@ def compare(
     shifts = []
     for (feature, kind), d in sorted(found.items()):
         values = _values(window, feature)
+        shift = None
         if kind == "drift":
             base = _values(previous, feature)
             if numeric.get(feature):
                 statistic, p = ks_test(_numbers(values), _numbers(base))
                 test = "KS"
+                reference = _numbers(base)
+                if len(reference) > 1:
+                    sd = float(np.std(reference, ddof=1))
+                    shift = shift_in_sds(_numbers(values), float(np.mean(reference)), sd)
             else:
                 statistic, p = chi2_test(category_counts(values), category_counts(base))
                 test = "chi-squared"
@@ -329,6 +363,8 @@ def compare(
             if numeric.get(feature):
                 statistic, p = ks_against_quantiles(_numbers(values), stats)
                 test = "KS (training quantiles)"
+                num = stats.num_stats
+                shift = shift_in_sds(_numbers(values), num.mean, num.std_dev)
                 baseline_rows = int(stats.num_stats.common_stats.num_non_missing)
             else:
                 counts = training_counts(stats)
@@ -347,6 +383,8 @@ def compare(
                 p if math.isfinite(p) else 1.0,
                 int(values.notna().sum()),
                 baseline_rows,
+                shift,
+                None if shift is None else cfg.shift_thresholds.get(feature, cfg.shift_threshold),
             )
         )
     adjusted = adjust([s.p_value for s in shifts], cfg.correction)
@@ -356,7 +394,7 @@ def compare(
             s,
             p_adjusted=q,
             significant=q < cfg.alpha,
-            flagged=rule(s.distance > s.threshold, q < cfg.alpha),
+            flagged=rule(s.large, q < cfg.alpha),
         )
         for s, q in zip(shifts, adjusted, strict=True)
     ]

@@ -43,6 +43,31 @@ class MonitorConfig(DistanceThresholds):
         description="both: the distance exceeds its threshold and the corrected test rejects "
         "(the change is large and not noise); test or distance: either signal alone.",
     )
+    shift_threshold: float = Field(
+        0.3,
+        gt=0.0,
+        description="Numeric features and predictions: how far the window's mean or SD moved "
+        "from its baseline's, in the baseline's standard deviations (0.5: the mean moved by "
+        "half an SD). Over it, or over the TFDV distance's threshold, a numeric feature "
+        "counts as large. The default flags a 0.5-SD shift at 1,000 rows.",
+    )
+    shift_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Per-feature shift thresholds (in SDs)."
+    )
+    min_live_metric: float | None = Field(
+        None,
+        description="Live accuracy (delayed labels, overall) under this counts as drift, "
+        "like a flagged feature: the policy alerts and retrains on it. Classifiers only.",
+    )
+    max_live_drop: float | None = Field(
+        None,
+        gt=0.0,
+        description="A live headline metric worse than at evaluation by more than this "
+        "counts as drift: accuracy lower, or (regression) mean absolute error higher.",
+    )
+    min_labeled_rows: int = Field(
+        100, ge=1, description="Fewer labelled predictions in the window: quality not judged."
+    )
     min_window_rows: int = Field(
         200, ge=1, description="Fewer rows in the window (or the last one): no verdict."
     )
@@ -72,6 +97,14 @@ class MonitorConfig(DistanceThresholds):
     triggered_by: str | None = Field(
         None, description="Set by the monitor on a run it starts: the result that caused it."
     )
+
+    @field_validator("shift_thresholds")
+    @classmethod
+    def _check_shifts(cls, values: dict[str, float]) -> dict[str, float]:
+        for feature, threshold in values.items():
+            if not threshold > 0.0:
+                raise ValueError(f"shift threshold for {feature!r} must be > 0, got {threshold}")
+        return values
 
     @field_validator("window")
     @classmethod

@@ -36,6 +36,7 @@ class MonitorResult:
     notes: list[str]
     labels: dict | None = None  # path, labels, joined
     quality: list[dict] | None = None
+    live: dict | None = None  # the overall headline metric: metric, live, eval, labelled
     uri: str = ""
 
     def to_json(self) -> str:
@@ -60,7 +61,20 @@ class MonitorResult:
             "verdict": self.verdict,
             "flagged": self.flagged,
             "window": self.window,
+            "live": self.live,
         }
+
+    def describe_live(self) -> str | None:
+        """One line on live quality, e.g. 'accuracy 0.781 on 1,000 labelled predictions
+        (0.970 at evaluation)'."""
+        if not self.live:
+            return None
+        live = self.live
+        at_eval = f" ({live['eval']:.3f} at evaluation)" if live["eval"] is not None else ""
+        return (
+            f"{live['metric']} {live['live']:.3f} on {live['labelled']:,} labelled "
+            f"predictions{at_eval}"
+        )
 
 
 def _shift_row(shift: compare.FeatureShift) -> dict:
@@ -176,6 +190,7 @@ def run(*, cfg: PipelineConfig, window: windows.Window) -> tuple[MonitorResult, 
             "alpha": mon.alpha,
             "correction": mon.correction,
             "flag_when": mon.flag_when,
+            "shift_threshold": mon.shift_threshold,
             "min_window_rows": mon.min_window_rows,
             "tests": len(shifts),
         },
@@ -184,6 +199,19 @@ def run(*, cfg: PipelineConfig, window: windows.Window) -> tuple[MonitorResult, 
     )
     if mon.labels and len(frame):
         result.labels, result.quality = _quality(cfg, frame, _schema(base, [frame]), base)
+        result.live = quality.headline(result.quality)
+        why = quality.judge(
+            result.live, mon.min_live_metric, mon.max_live_drop, mon.min_labeled_rows
+        )
+        if mon.min_live_metric is not None and result.live and result.live["metric"] != "accuracy":
+            result.notes.append(
+                f"monitor.min_live_metric applies to accuracy; this model's live metric is "
+                f"{result.live['metric']}: use monitor.max_live_drop"
+            )
+        if why and verdict != "insufficient data":
+            # Concept drift: the features may look the same while the answers got worse.
+            result.verdict = "drift"
+            result.flagged.append(f"live quality ({why})")
     names = {"training": "training", "previous": "previous window", "window": "window"}
     ordered = {names[k]: stats[k] for k in names if stats.get(k) is not None}
     md, page = report.markdown(result), report.html(result, ordered)

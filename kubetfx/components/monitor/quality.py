@@ -102,3 +102,35 @@ def compare(live: dict, at_eval: dict) -> list[dict]:
                 }
             )
     return rows
+
+
+def headline(rows: list[dict]) -> dict | None:
+    """The overall live metric a policy judges (accuracy, or for a regressor mean absolute
+    error) with its labelled count and evaluation-time value, from compare()'s rows."""
+    overall = {r["metric"]: r for r in rows if r["slice"] == "overall"}
+    for metric in ("accuracy", "mean_absolute_error"):
+        if metric in overall:
+            count = overall.get("example_count", {}).get("live", 0.0)
+            return {**overall[metric], "labelled": int(count)}
+    return None
+
+
+def judge(
+    row: dict | None, min_metric: float | None, max_drop: float | None, min_rows: int
+) -> str | None:
+    """Why live quality counts as drift (monitor.min_live_metric, monitor.max_live_drop),
+    or None: within bounds, not configured, or fewer than min_rows labelled predictions."""
+    if row is None or row["labelled"] < min_rows:
+        return None
+    metric, live, at_eval = row["metric"], row["live"], row["eval"]
+    higher_is_better = metric == "accuracy"
+    if min_metric is not None and higher_is_better and live < min_metric:
+        return f"live {metric} {live:.3f} < monitor.min_live_metric {min_metric}"
+    if max_drop is not None and at_eval is not None:
+        worse = at_eval - live if higher_is_better else live - at_eval
+        if worse > max_drop:
+            return (
+                f"live {metric} {live:.3f} vs {at_eval:.3f} at evaluation: worse by "
+                f"{worse:.3f} > monitor.max_live_drop {max_drop}"
+            )
+    return None

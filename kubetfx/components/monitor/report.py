@@ -34,8 +34,10 @@ def _header(result: MonitorResult) -> list[str]:
         f"- previous window (drift baseline): {p['start']} .. {p['end']} · **{p['rows']:,} rows**",
         f"- champion: version {result.champion_version} (run `{result.run}`)",
         f"- flagged: {', '.join(result.flagged) or 'nothing'}",
-        f"- rule: flag when {s['flag_when']} (distance > threshold; {s['correction']}-corrected "
+        f"- rule: flag when {s['flag_when']} (distance > threshold, or for numeric columns a "
+        f"shift > {s.get('shift_threshold', '-')} SD; {s['correction']}-corrected "
         f"p < {s['alpha']} over {s['tests']} tests); no verdict under {s['min_window_rows']} rows",
+        *([f"- live quality: {result.describe_live()}"] if result.live else []),
         *[f"- note: {n}" for n in result.notes],
     ]
 
@@ -46,6 +48,8 @@ SHIFT_COLUMNS = (
     ("measure", "distance"),
     ("distance", "value"),
     ("threshold", "threshold"),
+    ("shift", "shift (SD)"),
+    ("shift_threshold", "shift threshold"),
     ("test", "test"),
     ("statistic", "statistic"),
     ("p_adjusted", "corrected p"),
