@@ -6,7 +6,6 @@ import os
 
 from kubetfx.components.config import PipelineConfig
 from kubetfx.components.ingest import core as ingest
-from kubetfx.components.reference import ReferenceStore
 from kubetfx.components.schema import core as schema
 from kubetfx.components.statistics import core as statistics
 from kubetfx.components.train import core as train_core
@@ -30,7 +29,7 @@ def prepare(root, cfg: PipelineConfig) -> dict:
         stats_paths={split: statistics.stats_path(paths["stats"], split) for split in SPLITS},
         label=cfg.data.label,
         cfg=cfg.schema_,
-        reference=ReferenceStore(str(root / "refs"), cfg.data.name),
+        reference_schema=None,  # a fresh dataset: inferred
         output_uri=paths["schema"],
     )
     task = transform.resolve_task(paths["examples"], cfg.data.label, cfg.train.task, cfg.transform)

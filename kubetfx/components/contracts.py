@@ -265,3 +265,19 @@ def read_infra_blessing(uri: str) -> InfraResult:
     if not fileio.exists(path) or not fileio.exists(fileio.join(uri, INFRA_BLESSED)):
         return InfraResult(False, [f"no {INFRA_BLESSED} marker in {uri}"])
     return InfraResult(**json.loads(fileio.read_text(path)))
+
+
+# Baselines: what a run compares with, resolved by the baseline step and imported.
+
+# A dsl.importer needs a URI, and KFP refuses an empty one, so "no champion yet" (the first
+# run) is imported as an empty directory holding only this marker; consumers read it as none.
+NO_BASELINE_FILE = "NO_BASELINE"
+
+
+def baseline_location(uri: str, path: str) -> str | None:
+    """Where a step reads an imported baseline artifact (`uri`, and `path`: kfp's local copy
+    or mount): None when it is the "none" marker. The path when it exists (Kubeflow downloads
+    the artifact, Vertex mounts the bucket), else the URI (kfp.local gives gs:// URIs a /gcs
+    path that no process mounts)."""
+    where = path if fileio.exists(path) else uri
+    return None if fileio.exists(fileio.join(where, NO_BASELINE_FILE)) else where

@@ -34,9 +34,9 @@ PIPELINES = ("training", "batch", "monitoring")
 # Every step of every pipeline, in order (tests/pipeline/test_targets.py checks it against
 # their STAGES): written out so that this module need not import the pipelines that use it.
 STAGE_NAMES = (
-    "configure", "data_fingerprint", "ingest", "statistics", "schema", "validate", "transform",
-    "train", "evaluate", "infra_validate", "push", "notify", "batch_predict", "monitor",
-    "monitor_act",
+    "configure", "data_fingerprint", "ingest", "baseline", "statistics", "schema", "validate",
+    "transform", "train", "evaluate", "infra_validate", "push", "notify", "batch_predict",
+    "monitor", "monitor_act",
 )  # fmt: skip
 # The steps whose core runs an Apache Beam pipeline; only these take beam_args.
 BEAM_STAGES = ("statistics", "transform", "evaluate", "batch_predict")

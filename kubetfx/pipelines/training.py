@@ -3,6 +3,7 @@
 
 from kfp import dsl
 
+from kubetfx.components.baseline.component import baseline
 from kubetfx.components.config import PipelineConfig
 from kubetfx.components.configure.component import configure
 from kubetfx.components.evaluate.component import evaluate
@@ -21,6 +22,7 @@ STAGES = (
     configure,
     data_fingerprint,
     ingest,
+    baseline,
     statistics,
     schema,
     validate,
@@ -34,6 +36,37 @@ STAGES = (
 # Steps only the cluster targets have: the typed run parameters applied to the config, what
 # makes caching see the data, and the exit handler.
 CLUSTER_ONLY = (configure, data_fingerprint, notify)
+# The run's baselines enter through importers (in the lineage graph as inputs of the run):
+# task name -> (artifact class, importer display name, what it is).
+IMPORTS = {
+    "import-champion": (dsl.Model, "champion", "the registry's champion: evaluate's baseline"),
+    "import-reference-schema": (
+        dsl.Artifact,
+        "reference-schema",
+        "the dataset's reference schema: the schema step imports it instead of inferring",
+    ),
+}
+
+
+def importer_pipeline(name: str):
+    """A one-importer pipeline, used as a step: the artifact at its `uri` input, imported.
+
+    Why a sub-pipeline: the URI is an upstream step's output (the baseline step's), and the
+    Kubeflow Pipelines backend (2.5) resolves an importer's runtime URI only from an input of
+    the DAG the importer is in, not from a sibling task's output. Wrapped in its own DAG, the
+    URI is such an input; Vertex AI and kfp.local run the same shape.
+    """
+    kind, display, what = IMPORTS[name]
+
+    @dsl.pipeline(name=name, description=f"Imports {what}.")
+    def imported(uri: str) -> kind:
+        task = dsl.importer(
+            artifact_uri=uri, artifact_class=kind, reimport=False, metadata={"baseline": display}
+        )
+        task.set_display_name(display)
+        return task.output
+
+    return imported
 
 
 def build(cfg: PipelineConfig, target: targets.Target = "local"):
@@ -43,8 +76,21 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
     component = dsl.component(base_image=cfg.images.components, install_kfp_package=False)
     # Each op makes a task with the target's resources, accelerators, placement and caching.
     op = targets.configure_steps(cfg, target, {fn.__name__: component(fn) for fn in STAGES})
+    imports = {name: importer_pipeline(name) for name in IMPORTS}
 
     def steps(config) -> None:
+        # The champion and reference schema as the run starts, imported; the "none" marker
+        # directory when there is none yet (kubetfx/components/baseline/core.py).
+        found = op["baseline"](config=config)
+        imported = {
+            name: imports[name](uri=found.outputs[IMPORTS[name][1].replace("-", "_")])
+            for name in IMPORTS
+        }
+        if target in targets.CLUSTER_TARGETS:  # never cached: a push or a reset moves them
+            for task in (found, *imported.values()):
+                task.set_caching_options(False)
+        champion = imported["import-champion"].output
+        reference_schema = imported["import-reference-schema"].output
         if target in targets.CLUSTER_TARGETS:
             # Never cached, so ingest's cache key (its inputs) sees a change of the data; an
             # unchanged rerun reuses ingest and, through its outputs, everything downstream.
@@ -54,7 +100,9 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
             examples = op["ingest"](config=config)
         examples = examples.outputs["examples"]
         stats = op["statistics"](config=config, examples=examples).outputs["statistics"]
-        inferred = op["schema"](config=config, statistics=stats).outputs["schema"]
+        inferred = op["schema"](
+            config=config, statistics=stats, reference_schema=reference_schema
+        ).outputs["schema"]
         validated = op["validate"](
             config=config,
             run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -78,6 +126,7 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
             model=trained.outputs["model"],
             transform_graph=transformed.outputs["transform_graph"],
             schema=inferred,
+            champion=champion,
         )
         # The real model server must load the candidate and answer like it before a push.
         infra = op["infra_validate"](
@@ -95,8 +144,8 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
 
     pipeline = dsl.pipeline(
         name=cfg.pipeline_name,
-        description="kubetfx training: ingest, statistics, schema, validate, transform, "
-        "train, evaluate, infra_validate, push.",
+        description="kubetfx training: baseline, ingest, statistics, schema, validate, "
+        "transform, train, evaluate, infra_validate, push.",
         pipeline_root=targets.pipeline_root(cfg, target),
     )
     default = targets.config_parameter(cfg, target)

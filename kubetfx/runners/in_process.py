@@ -46,10 +46,12 @@ class Steps:
     callable one at a time against the run directory `run_dir`."""
 
     def __init__(self, pipeline, functions: dict, config: str, run_dir: str):
-        self.tasks = pipeline.pipeline_spec.root.dag.tasks
+        self.spec = pipeline.pipeline_spec
+        self.tasks = self.spec.root.dag.tasks
         self.order = step_order(pipeline)
         self.functions, self.config, self.run_dir = functions, config, run_dir
         self.run_name = os.path.basename(run_dir)
+        self.returned: dict[tuple[str, str], object] = {}  # (step, output) -> returned value
 
     def _arguments(self, name: str) -> tuple[dict, dict]:
         """(keyword arguments of the step's function, its output artifacts by name)."""
@@ -69,8 +71,20 @@ class Steps:
                 continue
             source = wired[key].task_output_artifact
             producer, output = source.producer_task, source.output_artifact_key
-            kwargs[key] = self._artifact(kind, key, producer, output)
+            if producer in self.order:
+                kwargs[key] = self._artifact(kind, key, producer, output)
+            else:  # an importer sub-pipeline (the baselines): the URI a step returned
+                kwargs[key] = kind(name=key, uri=self._imported_uri(producer, output), metadata={})
         return kwargs, outputs
+
+    def _imported_uri(self, task: str, output: str) -> str:
+        """The URI the importer inside sub-pipeline task `task` imports as its `output`: the
+        value of the sub-pipeline input it reads, which an earlier step returned."""
+        dag = self.spec.components[self.tasks[task].component_ref.name].dag
+        inner = dag.outputs.artifacts[output].artifact_selectors[0].producer_subtask
+        dag_input = dag.tasks[inner].inputs.parameters["uri"].component_input_parameter
+        source = self.tasks[task].inputs.parameters[dag_input].task_output_parameter
+        return str(self.returned[(source.producer_task, source.output_parameter_key)])
 
     def _artifact(self, kind: type, name: str, task: str, output: str):
         uri = os.path.join(self.run_dir, task, output)
@@ -90,8 +104,11 @@ class Steps:
         for artifact in outputs.values():
             fileio.makedirs(os.path.dirname(artifact.uri))
         started = time.perf_counter()
-        self.functions[name](**kwargs)
+        value = self.functions[name](**kwargs)
         seconds = time.perf_counter() - started
+        fields = getattr(inspect.signature(self.functions[name]).return_annotation, "_fields", ())
+        for key, item in zip(fields, value, strict=True) if fields else [("Output", value)]:
+            self.returned[(name, key)] = item
         body = {
             key: {"artifacts": [{"name": key, "uri": a.uri, "metadata": dict(a.metadata)}]}
             for key, a in outputs.items()

@@ -51,8 +51,12 @@ class RunResult:
 
 
 def step_order(pipeline) -> list[str]:
-    """Task names of the pipeline's root DAG in dependency order."""
-    tasks = pipeline.pipeline_spec.root.dag.tasks
+    """The steps (tasks that run a component) of the pipeline's root DAG in dependency order.
+
+    Left out: the importer sub-pipelines (the training pipeline's baselines), which run no
+    code of ours and write nothing a summary reads."""
+    spec = pipeline.pipeline_spec
+    tasks = spec.root.dag.tasks
     ordered: list[str] = []
     pending = dict(tasks)
     while pending:
@@ -64,7 +68,7 @@ def step_order(pipeline) -> list[str]:
         ordered += ready
         for name in ready:
             del pending[name]
-    return ordered
+    return [n for n in ordered if not spec.components[tasks[n].component_ref.name].dag.tasks]
 
 
 def _read_step(run_dir: str, name: str, previous_mtime: float | None) -> StepResult:
@@ -132,6 +136,9 @@ class _Progress:
     def _progress(self, line: str) -> None:
         import time
 
+        match = self._START.search(line) or self._END.search(line)
+        if match and match.group(1) not in self.steps:
+            return  # an importer (the baselines): no code of ours runs there
         if match := self._START.search(line):
             name = match.group(1)
             self.started[name] = time.time()

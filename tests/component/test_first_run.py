@@ -40,7 +40,7 @@ def _run(tmp_path, name: str, frame: pd.DataFrame, store: ReferenceStore, cfg=No
         stats_paths=stats,
         label=generate.LABEL,
         cfg=cfg or SchemaConfig(),
-        reference=store,
+        reference_schema=store.directory if store.has_schema() else None,
         output_uri=str(root / "s"),
     )
     result = validate.run(

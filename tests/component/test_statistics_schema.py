@@ -67,7 +67,7 @@ def test_inferred_schema_has_environments_domains_and_tight_presence(penguin_sta
         stats_paths={"train": paths["train"]},
         label="species",
         cfg=SchemaConfig(),
-        reference=store,
+        reference_schema=store.directory if store.has_schema() else None,
         output_uri=str(tmp_path / "s"),
     )
     assert result.source == "inferred"
@@ -87,7 +87,7 @@ def test_schema_precedence_import_then_reference_then_infer(penguin_stats, tmp_p
         stats_paths={"train": paths["train"]},
         label="species",
         cfg=SchemaConfig(),
-        reference=store,
+        reference_schema=store.directory if store.has_schema() else None,
         output_uri=str(tmp_path / "a"),
     )
     curated = schema.load(first.path)
@@ -99,7 +99,7 @@ def test_schema_precedence_import_then_reference_then_infer(penguin_stats, tmp_p
         stats_paths={"train": paths["train"]},
         label="species",
         cfg=SchemaConfig(),
-        reference=store,
+        reference_schema=store.directory if store.has_schema() else None,
         output_uri=str(tmp_path / "b"),
     )
     assert from_reference.source == "reference"
@@ -109,7 +109,7 @@ def test_schema_precedence_import_then_reference_then_infer(penguin_stats, tmp_p
         stats_paths={"train": paths["train"]},
         label="species",
         cfg=SchemaConfig(import_path=first.path),
-        reference=store,
+        reference_schema=store.directory if store.has_schema() else None,
         output_uri=str(tmp_path / "c"),
     )
     assert imported.source == "imported"
@@ -124,7 +124,7 @@ def test_schema_errors_name_the_field(penguin_stats, tmp_path):
             stats_paths={"train": paths["train"]},
             label="species",
             cfg=SchemaConfig(import_path="/nope"),
-            reference=store,
+            reference_schema=store.directory if store.has_schema() else None,
             output_uri="x",
         )
     (tmp_path / "bad.pbtxt").write_text("feature { nme: 'x' }")
@@ -133,7 +133,7 @@ def test_schema_errors_name_the_field(penguin_stats, tmp_path):
             stats_paths={"train": paths["train"]},
             label="species",
             cfg=SchemaConfig(import_path=str(tmp_path / "bad.pbtxt")),
-            reference=store,
+            reference_schema=store.directory if store.has_schema() else None,
             output_uri="x",
         )
     with pytest.raises(DataError, match="data.label: 'kind'"):
@@ -141,6 +141,6 @@ def test_schema_errors_name_the_field(penguin_stats, tmp_path):
             stats_paths={"train": paths["train"]},
             label="kind",
             cfg=SchemaConfig(),
-            reference=store,
+            reference_schema=store.directory if store.has_schema() else None,
             output_uri=str(tmp_path / "d"),
         )

@@ -68,6 +68,7 @@ def write_run(root, name: str, frames: dict, registry) -> None:
     )
     fileio.write_text(os.path.join(run_dir, "ingest", "examples", "ingest.json"), "{}")
     _record(run_dir, "ingest", {"examples": {"rows": {s: len(f) for s, f in frames.items()}}})
+    _record(run_dir, "baseline", {"baselines": {"champion_version": -1}})
     _record(run_dir, "statistics", {"statistics": {}, "view": {}})
     schema_path = os.path.join(run_dir, "schema", "schema", schema_core.SCHEMA_FILE)
     schema_core.write(

@@ -258,7 +258,11 @@ def test_in_process_steps_follow_the_compiled_pipeline(tmp_path):
     step that makes it (an earlier one) and its own outputs."""
     cfg = load_config(None)
     steps = training_steps(cfg, str(tmp_path / "run-x"))
-    assert steps.order[0] == "ingest" and steps.order[-1] == "push"
+    assert steps.order[:2] == ["baseline", "ingest"] and steps.order[-1] == "push"
+    # The baselines come through importers: the URIs the baseline step returned.
+    steps.returned = {("baseline", "champion"): "/r/m/7", ("baseline", "reference_schema"): "/n"}
+    assert steps._arguments("evaluate")[0]["champion"].uri == "/r/m/7"
+    assert steps._arguments("schema")[0]["reference_schema"].uri == "/n"
     for position, name in enumerate(steps.order):
         kwargs, outputs = steps._arguments(name)
         parameters = inspect.signature(steps.functions[name]).parameters
@@ -269,7 +273,7 @@ def test_in_process_steps_follow_the_compiled_pipeline(tmp_path):
         for key, value in kwargs.items():
             if key in outputs:
                 assert value.uri == str(tmp_path / "run-x" / name / key)
-            elif hasattr(value, "uri"):
+            elif hasattr(value, "uri") and key not in ("champion", "reference_schema"):
                 producer = value.uri.split("/")[-2]
                 assert producer in steps.order[:position]
     assert steps._arguments("push")[0]["run_name"] == "run-x"
@@ -300,7 +304,7 @@ def _bucket_artifacts(fn) -> dict:
          "transformed_uri": "transformed_examples"}),
         ("evaluate", training.evaluate, "evaluate", "run_from_artifacts", {
          "examples_uri": "examples", "model_dir": "model", "graph_uri": "transform_graph",
-         "output_uri": "evaluation"}),
+         "output_uri": "evaluation", "champion_dir": "champion"}),
     ],
 )  # fmt: skip
 def test_beam_steps_hand_a_remote_runner_bucket_uris(
@@ -320,6 +324,7 @@ def test_beam_steps_hand_a_remote_runner_bucket_uris(
     monkeypatch.setattr(core, function, stage_call)
     monkeypatch.setattr(core, "render_html", lambda **kwargs: "", raising=False)
     monkeypatch.setattr(fileio, "tree_size", lambda path: 1 << 30)
+    monkeypatch.setattr(fileio, "exists", lambda path: not path.endswith("NO_BASELINE"))
     monkeypatch.setattr(fileio, "write_text", lambda path, text: None)
     beam = {"beam": {"pipeline_args": DATAFLOW if remote else ["--runner=DirectRunner"]}}
     config = load_config(None).model_copy(

@@ -203,16 +203,17 @@ def run_from_artifacts(
     model_dir: str,
     graph_uri: str,
     schema_uri: str,
+    champion_dir: str | None,
     output_uri: str,
     blessing_uri: str,
     report_path: str,
 ) -> EvaluationResult:
-    """The evaluate step on its artifacts: the candidate against the registry's champion."""
+    """The evaluate step on its artifacts: the candidate against the champion (the registry's,
+    imported by the pipeline; None before the first push)."""
     from kubetfx.components.evaluate import results
-    from kubetfx.components.registry import ModelRegistry
 
     task = read_task(graph_uri)
-    champion = ModelRegistry(cfg.push.registry, cfg.push.model_name).champion_path()
+    champion = champion_dir
     result = run(
         examples_uri=examples_uri,
         model_dir=model_dir,

@@ -3,10 +3,14 @@
 from kfp.dsl import Artifact, Input, Output
 
 
-def schema(config: str, statistics: Input[Artifact], schema: Output[Artifact]) -> None:
+def schema(
+    config: str,
+    statistics: Input[Artifact],
+    reference_schema: Input[Artifact],
+    schema: Output[Artifact],
+) -> None:
     from kubetfx.components.config import PipelineConfig
-    from kubetfx.components.contracts import stats_path
-    from kubetfx.components.reference import ReferenceStore
+    from kubetfx.components.contracts import baseline_location, stats_path
     from kubetfx.components.schema import core
 
     cfg = PipelineConfig.from_json(config)
@@ -14,14 +18,10 @@ def schema(config: str, statistics: Input[Artifact], schema: Output[Artifact]) -
         stats_paths={split: stats_path(statistics.path, split) for split in cfg.ingest.splits},
         label=cfg.data.label,
         cfg=cfg.schema_,
-        reference=ReferenceStore(cfg.reference_root, cfg.data.name),
+        reference_schema=baseline_location(reference_schema.uri, reference_schema.path),
         output_uri=schema.path,
     )
     schema.metadata.update(
-        {
-            "tfx_type": "Schema",
-            "source": result.source,
-            "origin": result.origin or "",
-            "empty_features": result.empty,
-        }
-    )
+        {"tfx_type": "Schema", "source": result.source, "origin": result.origin or "",
+         "empty_features": result.empty}
+    )  # fmt: skip

@@ -18,7 +18,6 @@ from kubetfx.components.contracts import (
 )
 from kubetfx.components.contracts import load_schema as load
 from kubetfx.components.contracts import write_schema as write
-from kubetfx.components.reference import ReferenceStore
 from kubetfx.components.schema.config import SchemaConfig
 from kubetfx.errors import DataError
 
@@ -149,10 +148,13 @@ def run(
     stats_paths: dict[str, str],
     label: str,
     cfg: SchemaConfig,
-    reference: ReferenceStore,
+    reference_schema: str | None,
     output_uri: str,
 ) -> SchemaResult:
     """Write {output_uri}/schema.pbtxt and say where it came from.
+
+    `reference_schema` is the dataset's reference (a directory holding schema.pbtxt, imported
+    by the pipeline from the reference store), None when the dataset has none yet.
 
     `stats_paths` maps each split to its FeatureStats.pb: the schema is inferred from train's,
     the numeric ranges from all of them (the first accepted run's observed range).
@@ -164,9 +166,9 @@ def run(
             "imported",
             cfg.import_path,
         )
-    elif reference.has_schema():
-        schema, source = load(reference.schema_path, "reference schema"), "reference"
-        origin = reference.schema_path
+    elif reference_schema is not None:
+        origin = fileio.join(reference_schema, SCHEMA_FILE)
+        schema, source = load(origin, "reference schema"), "reference"
     else:
         import tensorflow_data_validation as tfdv
 
