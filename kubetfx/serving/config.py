@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from kubetfx.components.config_base import Section
 
@@ -54,8 +55,45 @@ class TrafficConfig(Section):
     )
 
 
+# A BigQuery table: project.dataset.table (project ids may hold '-' and a domain's ':').
+_BQ_TABLE_RE = re.compile(
+    r"^[a-z][a-z0-9.:-]{3,}[a-z0-9]\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_-]{1,1024}$"
+)
+# The event sink's Service in infra/k8s/kserve/event-sink.yaml.
+DEFAULT_SINK_URL = "http://kubetfx-event-sink.kubetfx-serving.svc.cluster.local"
+
+
 class RequestLogConfig(Section):
-    dir: str = Field("./serving_logs", description="JSONL request logs, local or gs://.")
+    """The served traffic `kubetfx monitor` reads, and how the serving targets log it."""
+
+    dir: str = Field(
+        "./serving_logs",
+        description="JSONL request logs (the model server's) and KServe logger events (the "
+        "event sink's), local or gs://.",
+    )
+    source: Literal["jsonl", "kserve", "vertex_bigquery"] = Field(
+        "jsonl",
+        description="What `kubetfx monitor` reads: 'jsonl' the model server's request log "
+        "under dir; 'kserve' KServe logger CloudEvents stored by the event sink under dir; "
+        "'vertex_bigquery' the Vertex AI endpoint's request-response table (bigquery_table).",
+    )
+    bigquery_table: str | None = Field(
+        None,
+        description="project.dataset.table of Vertex AI request-response logging. Set, a "
+        "Vertex push creates its endpoint logging sample_rate of the requests there; source "
+        "'vertex_bigquery' reads it.",
+    )
+    kserve_logger_url: str | None = Field(
+        DEFAULT_SINK_URL,
+        description="Where KServe's request logger posts CloudEvents (the event sink, "
+        "`python -m kubetfx.serving.event_sink`); set on InferenceServices with the "
+        "'tensorflow' predictor. null: no logger.",
+    )
+    kserve_service: str | None = Field(
+        None,
+        description="InferenceService whose events source 'kserve' reads (the sink files them "
+        "by its name). Default: the model name with '_' as '-' (push.kserve.name's default).",
+    )
     sample_rate: float = Field(1.0, ge=0.0, le=1.0, description="Fraction of requests logged.")
     max_queue: int = Field(
         10_000,
@@ -66,6 +104,32 @@ class RequestLogConfig(Section):
     degraded_seconds: float = Field(
         300.0, gt=0, description="/v2/health/ready reports the log degraded this long after a loss."
     )
+
+    @field_validator("bigquery_table")
+    @classmethod
+    def _check_table(cls, value: str | None) -> str | None:
+        if value is not None and not _BQ_TABLE_RE.match(value.removeprefix("bq://")):
+            raise ValueError(
+                "expected a BigQuery table as project.dataset.table (e.g. "
+                f"my-project.serving_logs.penguins), got {value!r}"
+            )
+        return None if value is None else value.removeprefix("bq://")
+
+    @field_validator("kserve_logger_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL or null, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _source_needs_table(self) -> RequestLogConfig:
+        if self.source == "vertex_bigquery" and not self.bigquery_table:
+            raise ValueError(
+                "serving.request_log.source 'vertex_bigquery' reads the table in "
+                "serving.request_log.bigquery_table: set it to project.dataset.table"
+            )
+        return self
 
 
 class LimitsConfig(Section):
@@ -133,3 +197,20 @@ class ServingConfig(Section):
     poll_seconds: float = Field(1.0, gt=0, description="How often the registry is polled.")
     threads: int = Field(4, ge=1, le=64, description="TensorFlow calls in flight at once.")
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    health_route: str | None = Field(
+        None,
+        description="Another path answering like /v2/health/ready (Vertex AI sets "
+        "$AIP_HEALTH_ROUTE for a custom container; the server reads it at start).",
+    )
+    predict_route: str | None = Field(
+        None,
+        description="Another path answering POST {'instances': [...]} with {'predictions': "
+        "[...]} for the one served model (Vertex AI's $AIP_PREDICT_ROUTE).",
+    )
+
+    @field_validator("health_route", "predict_route")
+    @classmethod
+    def _check_route(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"expected a URL path starting with '/', got {value!r}")
+        return value

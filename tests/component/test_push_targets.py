@@ -432,3 +432,97 @@ def test_a_model_without_a_fingerprint_is_pushed_as_before(pushable):
         assert _push(pushable, None, versions).pushed
     assert len(registry.versions()) == 2
     assert registry.metadata(versions[0])["model_digest"] is None
+
+
+# Request logging for `kubetfx monitor` (serving.request_log).
+
+
+def test_the_tensorflow_predictor_posts_every_request_to_the_event_sink(pushable):
+    from kubetfx.components.monitor.sources import VERSION_ANNOTATION
+    from kubetfx.serving.config import DEFAULT_SINK_URL
+
+    isvc = kserve.inference_service(_cfg(destination="kserve"), pushable[0], 20260101000000, 10)
+    _validate_custom(isvc)
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["logger"] == {
+        "mode": "all",
+        "url": DEFAULT_SINK_URL,
+        "metadataAnnotations": [kserve.VERSION_ANNOTATION],
+    }
+    # The annotation the logger passes on is the one the monitor reads the version from.
+    assert VERSION_ANNOTATION == kserve.VERSION_ANNOTATION
+    assert predictor["annotations"] == {VERSION_ANNOTATION: "20260101000000"}
+
+    def logger(predictor_kind, url):
+        cfg = _cfg(destination="kserve", kserve={"predictor": predictor_kind})
+        cfg = cfg.model_copy(
+            update={
+                "serving": cfg.serving.model_validate({"request_log": {"kserve_logger_url": url}})
+            }
+        )
+        spec = kserve.inference_service(cfg, pushable[0], 1, None)
+        _validate_custom(spec)
+        return spec["spec"]["predictor"].get("logger")
+
+    assert logger("tensorflow", "https://sink.example:8443/events")["url"] == (
+        "https://sink.example:8443/events"
+    )
+    assert logger("tensorflow", None) is None  # turned off
+    assert logger("server", DEFAULT_SINK_URL) is None  # the server writes its own JSONL
+
+
+def test_the_crd_check_rejects_a_bad_logger_mode(pushable):
+    isvc = kserve.inference_service(_cfg(destination="kserve"), pushable[0], 1, None)
+    isvc["spec"]["predictor"]["logger"]["mode"] = "everything"
+    with pytest.raises(AssertionError):
+        _validate_custom(isvc)
+
+
+def test_a_vertex_endpoint_is_created_logging_requests_to_bigquery_when_configured(pushable):
+    sdk = FakeAiplatform()
+    cfg = _cfg(destination="vertex", vertex={"serving_image": "europe-docker.pkg.dev/x/tf:2.16"})
+    cfg = cfg.model_copy(
+        update={
+            "serving": cfg.serving.model_validate(
+                {
+                    "request_log": {
+                        "bigquery_table": "my-project.serving_logs.penguins",
+                        "sample_rate": 0.25,
+                    }
+                }
+            )
+        }
+    )
+    _push(pushable, VertexTarget(cfg, sdk).deploy, [])
+    (create,) = [kw for name, kw in sdk.calls if name == "Endpoint.create"]
+    assert create == {
+        "display_name": "penguins",
+        "enable_request_response_logging": True,
+        "request_response_logging_sampling_rate": 0.25,
+        "request_response_logging_bq_destination_table": "bq://my-project.serving_logs.penguins",
+        "project": "p",
+        "location": "europe-west4",
+        "credentials": None,
+    }
+    assert_calls_match_the_real_sdk(sdk.calls)
+    # Unconfigured, the endpoint is created as before: no logging arguments at all.
+    sdk = FakeAiplatform()
+    _push(pushable, _vertex(sdk).deploy, [])
+    (create,) = [kw for name, kw in sdk.calls if name == "Endpoint.create"]
+    assert not any(key.startswith("request_response") for key in create)
+    assert "enable_request_response_logging" not in create
+
+
+def test_request_log_config_errors_name_the_field():
+    from kubetfx.components.config_loader import validate_config
+
+    with pytest.raises(ConfigError, match="bigquery_table"):
+        validate_config({"serving": {"request_log": {"bigquery_table": "just-a-table"}}}, "t")
+    with pytest.raises(ConfigError, match="serving.request_log.bigquery_table"):
+        validate_config({"serving": {"request_log": {"source": "vertex_bigquery"}}}, "t")
+    with pytest.raises(ConfigError, match="kserve_logger_url"):
+        validate_config({"serving": {"request_log": {"kserve_logger_url": "sink:80"}}}, "t")
+    cfg = validate_config(
+        {"serving": {"request_log": {"bigquery_table": "bq://my-project.logs.penguins"}}}, "t"
+    )
+    assert cfg.serving.request_log.bigquery_table == "my-project.logs.penguins"

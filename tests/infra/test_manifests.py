@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 
 from tests.infra.files import CRDS, K8S, ROOT, manifest_files, yaml_docs
 
@@ -263,3 +264,34 @@ def test_workload_identities_cannot_reach_the_kubernetes_api():
         assert account["automountServiceAccountToken"] is False
         gsa = account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
         assert gsa.endswith(".iam.gserviceaccount.com")
+
+
+def test_the_event_sink_is_where_the_kserve_logger_posts():
+    from kubetfx.serving.config import DEFAULT_SINK_URL
+
+    (service,) = [d for _, d in CORE_OBJECTS if d["kind"] == "Service"]
+    (deployment,) = [d for _, d in CORE_OBJECTS if d["kind"] == "Deployment"]
+    # The default logger URL is this Service's cluster DNS name, on its port 80.
+    namespace = service["metadata"]["namespace"]
+    assert f"http://{_name(service)}.{namespace}.svc.cluster.local" == DEFAULT_SINK_URL
+    assert _isvc("penguins-tfserving")["spec"]["predictor"]["logger"] == {
+        "mode": "all",
+        "url": DEFAULT_SINK_URL,
+    }
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == 80
+    pod = deployment["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    assert container["ports"][0]["containerPort"] == port["targetPort"]
+    assert container["command"] == ["python", "-m", "kubetfx.serving.event_sink"]
+    # It runs the server image as the server's identity, and stores under the request-log
+    # directory of the server's config (the monitor reads both there).
+    assert container["image"] == _containers(_isvc("penguins"))[0]["image"]
+    assert pod["spec"]["serviceAccountName"] == "kubetfx-server"
+    (config_map,) = [d for _, d in CORE_OBJECTS if _name(d) == "kubetfx-server-config"]
+    log_dir = yaml.safe_load(config_map["data"]["config.yaml"])["serving"]["request_log"]["dir"]
+    args = container["args"]
+    assert args[args.index("--dir") + 1] == log_dir
+    (policy,) = [d for _, d in CORE_OBJECTS if d["kind"] == "NetworkPolicy"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()

@@ -12,6 +12,11 @@ it (`{registry}/{model}/.kserve/{version}/{version}/`, which the registry and th
 server ignore); a revision then keeps serving its version. Predictor 'server' is the
 project's model server image on the registry: it follows the registry's champion and
 challenger itself (serving.traffic), and KServe's canary covers changes of the image.
+
+The 'tensorflow' predictor keeps no request log of its own, so it gets KServe's request logger
+(serving.request_log.kserve_logger_url, the event sink of infra/k8s/kserve/event-sink.yaml):
+every request and answer as a CloudEvent, which `kubetfx monitor` reads with
+serving.request_log.source 'kserve'. The 'server' predictor writes its own JSONL log.
 """
 
 from __future__ import annotations
@@ -88,6 +93,14 @@ def inference_service(
             "resources": _resources(cfg),
             "securityContext": _locked_down(),
         }
+        sink = cfg.serving.request_log.kserve_logger_url
+        if sink:  # TF Serving keeps no request log: KServe's logger posts each to the sink
+            predictor["logger"] = {
+                "mode": "all",
+                "url": sink,
+                # The version rides along in each event's `annotations` extension.
+                "metadataAnnotations": [VERSION_ANNOTATION],
+            }
     else:
         predictor["containers"] = [
             {

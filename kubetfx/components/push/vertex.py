@@ -50,6 +50,10 @@ class VertexTarget:
                     f"{key}: required for push.destination 'vertex'; set it in the config"
                 )
         self.cfg, self.sdk, self.sleep = cfg, sdk or aiplatform(), sleep
+        # Set by the push step: evaluate's overall metrics, imported as the new version's
+        # model evaluation. After a deploy: the uploaded version and the endpoint it is on.
+        self.evaluation: dict | None = None
+        self.uploaded, self.deployed_to = None, None
         self.where = {
             "project": cfg.vertex.project,
             "location": cfg.vertex.region,
@@ -71,8 +75,23 @@ class VertexTarget:
         if endpoint is None:
             if not create:
                 raise ConfigError(f"vertex.endpoint: no endpoint named {name!r} in the project")
-            endpoint = self.sdk.Endpoint.create(display_name=name, **self.where)
+            endpoint = self.sdk.Endpoint.create(
+                display_name=name, **self._request_logging(), **self.where
+            )
         return endpoint
+
+    def _request_logging(self) -> dict:
+        """Request-response logging to BigQuery (serving.request_log.bigquery_table), what
+        `kubetfx monitor` reads with source 'vertex_bigquery'. Vertex sets it when the endpoint
+        is created; an existing endpoint keeps its own."""
+        request_log = self.cfg.serving.request_log
+        if not request_log.bigquery_table:
+            return {}
+        return {
+            "enable_request_response_logging": True,
+            "request_response_logging_sampling_rate": request_log.sample_rate,
+            "request_response_logging_bq_destination_table": f"bq://{request_log.bigquery_table}",
+        }
 
     def deploy(self, registry: ModelRegistry, version: int) -> str:
         push = self.cfg.push
@@ -99,7 +118,18 @@ class VertexTarget:
                 f"Vertex AI: upload {name} version {version}",
                 sleep=self.sleep,
             )
+            self.uploaded = model
+            if self.evaluation is not None:  # before any traffic moves: a failure stops here
+                from kubetfx.components.contracts import headline
+                from kubetfx.components.push.vertex_lineage import import_evaluation
+
+                overall = self.evaluation
+                import_evaluation(
+                    self.sdk, model, self.cfg.vertex.region, overall, headline(overall),
+                    self.where["credentials"],
+                )  # fmt: skip
             endpoint = self.endpoint(create=True)
+            self.deployed_to = endpoint
             split = canary_split(dict(endpoint.traffic_split or {}), push.canary_percent)
             with_retries(
                 lambda: endpoint.deploy(
