@@ -143,9 +143,9 @@ def run(*, cfg: PipelineConfig, window: windows.Window) -> tuple[MonitorResult, 
     mon = cfg.monitor
     base = baselines.resolve(cfg)
     previous_window = window.previous()
-    log_dir = cfg.serving.request_log.dir
-    frame = _champion_predictions(windows.load(log_dir, base.model, window), base.version)
-    before = _champion_predictions(windows.load(log_dir, base.model, previous_window), base.version)
+    log = cfg.serving.request_log  # its source: the server's JSONL, KServe events, BigQuery
+    frame = _champion_predictions(windows.load(log, base.model, window), base.version)
+    before = _champion_predictions(windows.load(log, base.model, previous_window), base.version)
     notes = list(base.notes)
     shifts, anomalies, stats = [], [], {}
     if len(frame) < mon.min_window_rows:

@@ -1,5 +1,8 @@
 """A time window of request logs as columns: features, predictions and request keys.
 
+Other sources of served traffic (KServe logger events, Vertex AI's BigQuery table) are read by
+sources.py, chosen by serving.request_log.source; this module reads the model server's own.
+
 The serving request log (kubetfx/serving/logs.py) keeps one JSONL record per request under
 {dir}/{model}/{YYYY-MM-DD}/requests-*.jsonl. A window reads the day directories it overlaps
 and keeps the records whose `ts` falls in [start, end). Shadow copies (role "shadow") are left
@@ -16,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from kubetfx.components import fileio
+from kubetfx.components.config import RequestLogConfig
 from kubetfx.errors import ConfigError, DataError
 
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -165,8 +169,17 @@ def to_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def load(log_dir: str, model: str, window: Window) -> pd.DataFrame:
-    return to_frame(read_records(log_dir, model, window))
+def load(
+    request_log: RequestLogConfig | str, model: str, window: Window, client=None
+) -> pd.DataFrame:
+    """The window's examples from serving.request_log's source (a directory: the model
+    server's JSONL). `client` is a BigQuery client for the 'vertex_bigquery' source."""
+    if isinstance(request_log, str) or request_log.source == "jsonl":
+        log_dir = request_log if isinstance(request_log, str) else request_log.dir
+        return to_frame(read_records(log_dir, model, window))
+    from kubetfx.components.monitor import sources
+
+    return to_frame(sources.read(request_log, model, window.start, window.end, client))
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
