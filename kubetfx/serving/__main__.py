@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from kubetfx.errors import ConfigError
@@ -45,12 +46,29 @@ def main(argv: list[str] | None = None) -> int:
         "serving.traffic.mode": args.traffic_mode,
     }
     try:
+        overrides.update(vertex_overrides(os.environ))
         cfg = localize(load_config(args.config, overrides)).serving
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     serve(cfg)
     return 0
+
+
+def vertex_overrides(env) -> dict:
+    """What Vertex AI tells a custom container (its AIP_* variables): the port to listen on,
+    which wins over --port because Vertex probes only that one, and the health and predict
+    paths to answer besides the server's own."""
+    overrides = {
+        "serving.health_route": env.get("AIP_HEALTH_ROUTE") or None,
+        "serving.predict_route": env.get("AIP_PREDICT_ROUTE") or None,
+    }
+    port = env.get("AIP_HTTP_PORT")
+    if port:
+        if not port.isdigit():
+            raise ConfigError(f"AIP_HTTP_PORT: expected a port number, got {port!r}")
+        overrides["serving.port"] = int(port)
+    return overrides
 
 
 def serve(cfg) -> None:
@@ -81,6 +99,11 @@ def serve(cfg) -> None:
             f"  gRPC:     {cfg.host}:{cfg.grpc_port} (TF Serving PredictionService, KServe V2)"
             if cfg.grpc_port
             else "  gRPC:     off (serving.grpc_port 0)"
+        )
+        + (
+            f"\n  Vertex:   GET {cfg.health_route}, POST {cfg.predict_route} ($AIP_*_ROUTE)"
+            if cfg.health_route or cfg.predict_route
+            else ""
         ),
         flush=True,
     )

@@ -9,6 +9,8 @@ Routes (TF Serving clients work unchanged; KServe clients too):
     GET  /v2, /v2/health/live, /v2/health/ready, /v2/models/{m}[/versions/{v}][/ready]
     POST /v2/models/{m}[/versions/{v}]/infer          Open Inference Protocol (JSON + binary)
     GET  /metrics                                     Prometheus
+    GET  serving.health_route, POST serving.predict_route   Vertex AI's $AIP_HEALTH_ROUTE and
+                                                      $AIP_PREDICT_ROUTE (one served model)
 
 kserve 0.15's own REST server binds 0.0.0.0 and has no versioned V2 routes, so the routes are
 ours. This module is only the HTTP side: reading bodies within the limits, the URL's target,
@@ -276,6 +278,17 @@ def create_app(cfg: ServingConfig, manager: ModelManager, request_log: RequestLo
     app.add_api_route("/v2/models/{name}/infer", infer, methods=["POST"])
     app.add_api_route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"])
 
+    # --- Vertex AI custom container: its health and predict paths ($AIP_*_ROUTE) ------------
+    if cfg.health_route:
+        app.add_api_route(cfg.health_route, ready, methods=["GET"])
+    if cfg.predict_route:
+
+        async def vertex_predict(request: Request):
+            name = _only_model(cfg, manager)
+            return await serve(request, name, None, None, parse_predict, encode_predict)
+
+        app.add_api_route(cfg.predict_route, vertex_predict, methods=["POST"])
+
     @app.get("/metrics")
     async def prometheus():
         body, content_type = service.metrics.render()
@@ -295,6 +308,20 @@ def _endpoint(serve, parse, encode):
         )
 
     return endpoint
+
+
+def _only_model(cfg: ServingConfig, manager: ModelManager) -> str:
+    """The model a Vertex predict route serves: Vertex deploys one model per container."""
+    names = cfg.models or manager.names()
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise RequestError("no model is loaded yet", 503)
+    raise RequestError(
+        f"serving.predict_route serves one model, and this server serves {sorted(names)}: "
+        "start it with one --model (serving.models)",
+        503,
+    )
 
 
 def _answer(answer: Answer, request_id: str) -> Response:
