@@ -94,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Quieten TensorFlow's C++ start-up chatter in every step's subprocess.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kubetfx.pipelines import training
+    from kubetfx.pipelines.artifacts import record_config
     from kubetfx.runners import in_process, local, summary
 
     print(f"kubetfx: training pipeline on {cfg.data.path} (label {cfg.data.label!r})", flush=True)
@@ -105,6 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = in_process.run(cfg)
     else:
         result = local.run(cfg, training.build(cfg), verbose=args.verbose)
+    record_config(result.run_dir, cfg.to_json())
     print(summary.render(result), flush=True)
     return 0 if result.succeeded else 1
 
@@ -130,8 +132,13 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 def cmd_operations(args: argparse.Namespace) -> int:
     """`kubetfx runs|schedules ACTION [ID]` on Kubeflow or Vertex AI."""
     from kubetfx.components.config_loader import load_config
-    from kubetfx.runners import operations
+    from kubetfx.runners import experiments, operations
 
+    if args.action in ("compare", "history"):
+        run = experiments.cmd_compare if args.action == "compare" else experiments.cmd_history
+        return run(load_config(args.config), args)
+    if not args.platform:
+        raise ConfigError(f"{args.command} {args.action}: give --platform kubeflow or vertex")
     if args.action != "list" and not args.id:
         raise ConfigError(f"{args.command} {args.action}: give the id (see `{args.command} list`)")
     if args.limit < 1:
@@ -318,7 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     from kubetfx.runners.operations import add_flags
 
     for command, actions, text in (
-        ("runs", ("list", "get", "cancel"), "list, inspect or cancel runs on Kubeflow or Vertex"),
+        (
+            "runs",
+            ("list", "get", "cancel", "compare", "history"),
+            "list, inspect or cancel runs on Kubeflow or Vertex; compare two runs (local or "
+            "cluster); a metric over a dataset's runs",
+        ),
         (
             "schedules",
             ("list", "delete", "pause", "resume"),

@@ -26,6 +26,7 @@ from kubetfx.pipelines.training import CLUSTER_ONLY, STAGES
 STEPS = tuple(fn.__name__.replace("_", "-") for fn in STAGES if fn not in CLUSTER_ONLY)
 # What kfp.local leaves in a task directory that succeeded: its output artifacts' metadata.
 EXECUTOR_OUTPUT = "executor_output.json"
+RUN_CONFIG = "config.json"  # a local run's config, as `kubetfx run` ran it
 _STAMP = re.compile(r"(\d{4}(?:-\d{2}){5}-\d+)$")  # kfp.local run names end with a timestamp
 
 
@@ -62,6 +63,15 @@ class Run:
     state: str
     steps: dict[str, Step]
     root: str | None = None  # the pipeline root it was found in, when found by path
+    parameters: dict = dataclasses.field(default_factory=dict)  # a cluster run's parameters
+
+    def config(self) -> dict | None:
+        """The config the run ran with: a local run's config.json, or a cluster run's
+        `config` parameter (typed parameters given at submission are in .parameters)."""
+        if "config" in self.parameters:
+            return json.loads(self.parameters["config"])
+        path = fileio.join(self.location, RUN_CONFIG)
+        return json.loads(fileio.read_text(path)) if fileio.exists(path) else None
 
     # -- where things are ----------------------------------------------------------------
 
@@ -370,7 +380,8 @@ def from_kubeflow(run_id: str, client=None, host: str | None = None) -> Run:
             }
         error = task.error.message if task.error and task.error.message else ""
         steps[task.display_name] = Step(task.display_name, str(task.state), outputs, {}, error)
-    return Run(found.display_name or run_id, run_dir, str(found.state), steps)
+    parameters = dict(found.runtime_config.parameters or {}) if found.runtime_config else {}
+    return Run(found.display_name or run_id, run_dir, str(found.state), steps, None, parameters)
 
 
 def from_vertex(
@@ -396,4 +407,11 @@ def from_vertex(
             task.task_name, task.state.name, outputs, metadata, task.error.message
         )
     state = resource.state.name.removeprefix("PIPELINE_STATE_")
-    return Run(resource.name.rsplit("/", 1)[-1], resource.name, state, steps)
+    parameters = dict(resource.runtime_config.parameter_values)
+    return Run(resource.name.rsplit("/", 1)[-1], resource.name, state, steps, None, parameters)
+
+
+def record_config(run_dir: str, config_json: str) -> None:
+    """Keep a local run's config beside its steps (what `kubetfx runs compare` diffs)."""
+    if run_dir and fileio.exists(run_dir):
+        fileio.write_text(fileio.join(run_dir, RUN_CONFIG), config_json)

@@ -27,9 +27,11 @@ def trigger_training(cfg: PipelineConfig, target: str, cause: str) -> str:
     training = training_config(cfg, cause)
     if target == "local":
         from kubetfx.pipelines import training as training_pipeline
+        from kubetfx.pipelines.artifacts import record_config
         from kubetfx.runners import local
 
         result = local.run(training, training_pipeline.build(training))
+        record_config(result.run_dir, training.to_json())
         if result.run_dir and os.path.isdir(result.run_dir):
             fileio.write_text(
                 os.path.join(result.run_dir, TRIGGER_FILE),

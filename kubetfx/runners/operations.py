@@ -209,7 +209,7 @@ def cmd_schedules(cfg: PipelineConfig, args: argparse.Namespace) -> int:
 def add_flags(parser: argparse.ArgumentParser, actions: tuple[str, ...]) -> None:
     parser.add_argument("action", choices=actions)
     parser.add_argument("id", nargs="?", help="the run or schedule (all actions but list)")
-    parser.add_argument("--platform", choices=("kubeflow", "vertex"), required=True)
+    parser.add_argument("--platform", choices=("kubeflow", "vertex"), help="where the runs are")
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
     parser.add_argument("--limit", type=int, default=20, help="list: the newest N")
     kfp = parser.add_argument_group("kubeflow")
@@ -220,3 +220,13 @@ def add_flags(parser: argparse.ArgumentParser, actions: tuple[str, ...]) -> None
     vertex = parser.add_argument_group("vertex")
     vertex.add_argument("--project", help="Google Cloud project (vertex.project)")
     vertex.add_argument("--region", help="Vertex AI region (vertex.region)")
+    if "compare" in actions:
+        history = parser.add_argument_group(
+            "compare and history (runs: a local run name, kubeflow:RUN_ID or a Vertex job name)"
+        )
+        history.add_argument("other", nargs="?", help="compare: the second run")
+        history.add_argument("--root", help="the pipeline root of run names (pipeline_root)")
+        history.add_argument("--dataset", help="history: the dataset (data.name)")
+        history.add_argument("--metric", default="accuracy", help="history: the metric")
+        history.add_argument("--slice", default="overall", help="history: e.g. sex=female")
+        history.add_argument("--html", help="history: also write a chart to this HTML file")

@@ -124,6 +124,39 @@ def test_second_run_is_compared_with_the_champion(good_run):
     assert registry.champion() == champion
 
 
+def test_two_runs_are_compared_and_a_metric_is_charted_over_the_runs(good_run):
+    """After the second run: `kubetfx runs compare` shows what differs (the Beam flags it was
+    given), the same data and metrics, and both outcomes; `runs history` marks the champion."""
+    workdir, first, _ = good_run
+    runs = [os.path.basename(p) for p in run_dirs(workdir)]
+    assert runs[0] == os.path.basename(first) and len(runs) >= 2
+    done = kubetfx("runs", "compare", runs[0], runs[1], cwd=workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "beam.pipeline_args: [] -> [" in out and "direct_running_mode=in_memory" in out
+    fingerprints = [line.split("fingerprint ")[1].split(";")[0] for line in out.splitlines()
+                    if "fingerprint " in line]  # fmt: skip
+    assert len(fingerprints) == 2 and len(set(fingerprints)) == 1  # the same data
+    overall = next(line for line in out.splitlines() if line.split()[:2] == ["overall", "accuracy"])
+    assert overall.split()[-1] == "0"  # the same model: no change
+    assert "(champion)" in out and "not pushed: the same model as version" in out
+    as_json = json.loads(
+        kubetfx("runs", "compare", runs[0], runs[1], "-o", "json", cwd=workdir).stdout
+    )
+    assert {r["key"] for r in as_json["config"]} == {"beam.pipeline_args"}
+
+    chart = workdir / "history.html"
+    done = kubetfx("runs", "history", "--metric", "accuracy", "--html", str(chart), cwd=workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:3] == ["RUN", "STATE", "ACCURACY"]
+    first_row = next(line for line in lines if line.startswith(runs[0]))
+    assert first_row.endswith("<- champion") and sum("<- champion" in x for x in lines) == 1
+    page = chart.read_text()
+    assert page.count("<circle") >= len(runs) + 1 and "<script" not in page
+    assert 'width="900"' in page
+
+
 def test_in_process_run_is_the_same_pipeline(good_run):
     """`kubetfx run --in-process` (one process, no kfp.local) runs the same steps in the same
     order, writes the same artifacts with the same metadata keys, and is compared with the

@@ -361,6 +361,12 @@ def test_a_kubeflow_run_is_found_by_its_id(runs, tmp_path, kfp_api):
     assert run.blessing().blessed
     assert run.statistics("train").datasets[0].num_examples > 0
     assert run.registry_entry()["run"] == GOOD
+    # What `kubetfx runs compare kubeflow:ID ...` reads: the config parameter and outcomes.
+    from kubetfx.runners.experiments import RunFacts
+
+    facts = RunFacts.of(run)
+    assert facts.config == {} and facts.blessing["blessed"] and facts.push["pushed"]
+    assert facts.metrics == {"overall": {"accuracy": 0.97}}
 
 
 def test_a_failed_kubeflow_run_names_the_step_and_the_error(runs, tmp_path, kfp_api):
@@ -403,6 +409,7 @@ def vertex_job(monkeypatch):
     def answer(run_dir: str, failed_step: str | None = None):
         state = PipelineTaskDetail.State
         job = PipelineJob(name=JOB, display_name="kubetfx-training")
+        job.runtime_config.parameter_values["config"] = '{"data": {"name": "penguins"}}'
         job.state = (
             job.state.PIPELINE_STATE_FAILED if failed_step else job.state.PIPELINE_STATE_SUCCEEDED
         )
@@ -444,6 +451,7 @@ def test_a_vertex_job_is_found_by_its_name(runs, vertex_job):
     run = open_run(JOB)
     assert asked == [JOB]
     assert run.name == "kubetfx-training-20261201070000" and run.state == "SUCCEEDED"
+    assert run.config() == {"data": {"name": "penguins"}}  # what `runs compare` diffs
     assert run.steps["evaluate"].metadata["blessing"] == {"tfx_type": "blessing"}
     assert run.blessing().blessed and run.pushed().pushed
     assert run.statistics("eval").datasets[0].num_examples > 0
