@@ -68,10 +68,10 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
 
 def _check_remote(cfg: PipelineConfig) -> None:
     """Steps in pods cannot see this machine's disk; the policy state must outlive the pod."""
-    for field, path in (
-        ("monitor.output_dir", cfg.monitor.output_dir),
-        ("serving.request_log.dir", cfg.serving.request_log.dir),
-    ):
+    paths = [("monitor.output_dir", cfg.monitor.output_dir)]
+    if cfg.serving.request_log.source != "vertex_bigquery":  # BigQuery: no directory read
+        paths.append(("serving.request_log.dir", cfg.serving.request_log.dir))
+    for field, path in paths:
         if not fileio.is_remote(path):
             raise ConfigError(
                 f"{field}: a cluster step needs a bucket (gs://...), got {path!r}; the "

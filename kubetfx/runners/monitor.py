@@ -89,7 +89,9 @@ def cmd_monitor(cfg: PipelineConfig, args: argparse.Namespace) -> int:
 
     cfg = localize(cfg)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    print(f"kubetfx: monitoring {cfg.push.model_name} from {cfg.serving.request_log.dir}")
+    log = cfg.serving.request_log
+    where = log.bigquery_table if log.source == "vertex_bigquery" else log.dir
+    print(f"kubetfx: monitoring {cfg.push.model_name} from {where} ({log.source})")
     result = local.run(cfg, build(cfg), verbose=args.verbose, kind="monitoring")
     if not result.succeeded:
         print(f"kubetfx: monitoring failed: {result.error}\n  log: {result.log_path}")

@@ -328,6 +328,10 @@ def test_a_mean_shift_in_vertex_traffic_is_flagged(tmp_path, monkeypatch):
     assert (result.window["rows"], result.previous["rows"]) == (1500, 1500)
     assert result.verdict == "drift"
     assert flagged_inputs(result) == {"income"}
+    # The rows carry no registry version; their predictions are still compared.
+    assert ("prediction.probability_1", "drift") in {
+        (s["feature"], s["kind"]) for s in result.shifts
+    }
 
 
 def test_a_table_without_the_vertex_columns_is_a_data_error_naming_the_fix(tmp_path):

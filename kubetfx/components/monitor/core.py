@@ -98,12 +98,15 @@ def _schema(base: baselines.Baseline, frames: list[pd.DataFrame]):
 
 
 def _champion_predictions(frame: pd.DataFrame, version: int | None) -> pd.DataFrame:
-    """Prediction drift is about one model: other versions' answers (a canary) are left out."""
+    """Prediction drift is about one model: other versions' answers (a canary) are left out.
+    Rows whose source cannot tell the version (Vertex's BigQuery log) are kept: there the
+    prediction columns cover every model the endpoint serves."""
     columns = windows.prediction_columns(frame)
     if version is None or not columns or frame.empty:
         return frame
     frame = frame.copy()
-    frame.loc[frame["version"] != version, columns] = None
+    other = frame["version"].notna() & (frame["version"] != version)
+    frame.loc[other, columns] = None
     return frame
 
 
