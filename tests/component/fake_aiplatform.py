@@ -53,6 +53,24 @@ class FakeAiplatform:
                 sdk.endpoints.append(endpoint)
                 return endpoint
 
+        class ModelServiceClient:  # the GAPIC client: kubetfx imports model evaluations
+            def __init__(self, **kwargs):
+                sdk.calls.append(("gapic.ModelServiceClient", kwargs))
+
+            def import_model_evaluation(self, **kwargs):
+                sdk.calls.append(("gapic.ModelServiceClient.import_model_evaluation", kwargs))
+                if sdk.fail_evaluation is not None:
+                    raise sdk.fail_evaluation
+                return kwargs["model_evaluation"]
+
+        from google.cloud.aiplatform import gapic  # the real request messages
+
+        self.fail_evaluation: Exception | None = None
+        self.gapic = type(
+            "gapic",
+            (),
+            {"ModelServiceClient": ModelServiceClient, "ModelEvaluation": gapic.ModelEvaluation},
+        )
         self.Model, self.Endpoint = Model, Endpoint
 
 
@@ -139,8 +157,9 @@ def assert_calls_match_the_real_sdk(calls):
 
     real = aiplatform()
     for name, kwargs in calls:
-        kind, method = name.split(".")
-        function = getattr(getattr(real, kind), method)
+        function = real
+        for part in name.split("."):  # Model.upload, gapic.ModelServiceClient...
+            function = getattr(function, part)
         signature = inspect.signature(function)
         if "self" in signature.parameters:
             signature.bind(None, **kwargs)

@@ -1,30 +1,25 @@
 """KFP wrapper of push (Pusher)."""
 
+from typing import NamedTuple
+
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+from kubetfx.components.push.artifact_types import VertexModel
 
 
 def push(
-    config: str,
-    run_name: str,
-    model: Input[Model],
-    blessing: Input[Artifact],
-    infra_blessing: Input[Artifact],
-    evaluation: Input[Artifact],
-    examples: Input[Dataset],
-    pushed_model: Output[Model],
-) -> None:
+    config: str, run_name: str, model: Input[Model], blessing: Input[Artifact],
+    infra_blessing: Input[Artifact], evaluation: Input[Artifact], examples: Input[Dataset],
+    pushed_model: Output[Model], vertex_model: Output[VertexModel],
+) -> NamedTuple("PushOutputs", gcp_resources=str):  # fmt: skip
     from kubetfx.components.config import PipelineConfig
     from kubetfx.components.push import core
 
     cfg = PipelineConfig.from_json(config)
     result = core.run_from_artifacts(
-        cfg=cfg,
-        run_name=run_name,
-        model_dir=model.path,
-        blessing_uri=blessing.path,
-        infra_blessing_uri=infra_blessing.path,
-        evaluation_uri=evaluation.path,
-        examples_uri=examples.path,
-        output_uri=pushed_model.path,
-    )
+        cfg=cfg, run_name=run_name, model_dir=model.path, blessing_uri=blessing.path,
+        infra_blessing_uri=infra_blessing.path, evaluation_uri=evaluation.path,
+        examples_uri=examples.path, output_uri=pushed_model.path,
+    )  # fmt: skip
     pushed_model.metadata.update(result.metadata(cfg.push.destination))
+    return (core.record_vertex_model(result=result, cfg=cfg, artifact=vertex_model),)

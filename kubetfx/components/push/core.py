@@ -33,6 +33,8 @@ class PushResult:
     reason: str
     champion: bool = False
     deployed: str = ""  # where push.destination serves it (empty for the registry only)
+    vertex_model: str = ""  # push.destination 'vertex': the uploaded version's resource name
+    vertex_endpoint: str = ""  # and the endpoint it was deployed to
 
     def metadata(self, destination: str) -> dict:
         """The pushed_model artifact's metadata (what the Kubeflow UI shows)."""
@@ -57,14 +59,19 @@ def run_from_artifacts(
     evaluation_uri: str,
     examples_uri: str,
     output_uri: str,
+    target=False,
 ) -> PushResult:
     """The push step on its artifacts: the registry record says where the model came from
-    (run, data fingerprint, headline metrics); push.destination deploys it."""
+    (run, data fingerprint, headline metrics); push.destination deploys it (through `target`
+    when given: a KServeTarget or VertexTarget with its client, or None for the registry)."""
     from kubetfx.components.push.deploy import target_for
 
-    target = target_for(cfg)  # None: the registry only (push.destination 'local')
+    if target is False:
+        target = target_for(cfg)  # None: the registry only (push.destination 'local')
     data = read_ingest(examples_uri)
     metrics = read_metrics(evaluation_uri)
+    if hasattr(target, "evaluation"):  # Vertex: imported as the new version's evaluation
+        target.evaluation = metrics["candidate"].get("overall", {})
     record = {
         "run": run_name,
         "model_name": cfg.push.model_name,
@@ -91,6 +98,14 @@ def run_from_artifacts(
             rows=cfg.push.warmup_rows,
         ),
     )
+    if getattr(target, "uploaded", None) is not None:
+        from kubetfx.components.push.vertex_lineage import model_version_name
+
+        result = dataclasses.replace(
+            result,
+            vertex_model=model_version_name(target.uploaded),
+            vertex_endpoint=getattr(target.deployed_to, "resource_name", ""),
+        )
     body = json.dumps(dataclasses.asdict(result), indent=2)
     fileio.write_text(fileio.join(output_uri, RESULT_FILE), body)
     return result
@@ -164,3 +179,29 @@ def warmup_files(
     if served is None or not examples:
         return {}
     return {warmup.WARMUP_FILE: warmup.encode(warmup.records(examples, served, model_name))}
+
+
+def record_vertex_model(*, result: PushResult, cfg: PipelineConfig, artifact) -> str:
+    """Fill the step's google.VertexModel artifact and return its `gcp_resources` JSON.
+
+    Pushed to Vertex AI: the artifact's URI is the version's REST URL and its metadata
+    `resourceName` (as GCPC's ModelUploadOp leaves it), and the resources are the model version
+    and the endpoint. Otherwise (another destination, or nothing pushed) KFP still needs the
+    declared outputs: the artifact keeps its URI and holds `vertex_model.json` saying why there
+    is no model, with an empty `resourceName`, and the resources are empty ("{}").
+    """
+    from kubetfx.components.push import vertex_lineage
+
+    region = cfg.vertex.region or ""
+    if result.vertex_model:
+        artifact.uri = vertex_lineage.rest_uri(region, result.vertex_model)
+        artifact.metadata.update({"resourceName": result.vertex_model})
+        return vertex_lineage.gcp_resources(region, result.vertex_model, result.vertex_endpoint)
+    why = (
+        f"push.destination is {cfg.push.destination!r}: nothing is uploaded to Vertex AI"
+        if cfg.push.destination != "vertex"
+        else f"nothing was pushed: {result.reason}"
+    )
+    artifact.metadata.update({"resourceName": "", "reason": why})
+    fileio.write_text(fileio.join(artifact.path, "vertex_model.json"), json.dumps({"why": why}))
+    return vertex_lineage.NO_RESOURCES
