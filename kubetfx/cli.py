@@ -89,7 +89,24 @@ def _check_input(cfg) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from kubetfx.components.config_loader import localize
 
-    cfg = localize(_load(args))
+    original = None
+    if args.reproduce:
+        from kubetfx.runners import reproduce
+
+        flags = {"runner": "--runner", "data.path": "--data", "data.label": "--label",
+                 "data.name": "--name", "reference_root": "--reference-root",
+                 "beam.pipeline_args": "--beam-arg"}  # fmt: skip
+        given = [flags[f] for f, v in _overrides(args).items() if v and f in flags]
+        if given or args.config:
+            raise ConfigError(
+                f"--reproduce runs the config {args.reproduce!r} recorded; drop "
+                f"{', '.join(given) or '--config'} (only --pipeline-root says where it is)"
+            )
+        root = args.pipeline_root or localize(_load(args)).pipeline_root
+        cfg, original = reproduce.recorded(root, args.reproduce)
+        reproduce.check_data(original, cfg)
+    else:
+        cfg = localize(_load(args))
     _check_input(cfg)
     # Quieten TensorFlow's C++ start-up chatter in every step's subprocess.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -108,6 +125,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = local.run(cfg, training.build(cfg), verbose=args.verbose)
     record_config(result.run_dir, cfg.to_json())
     print(summary.render(result), flush=True)
+    if original is not None and result.succeeded:
+        from kubetfx.pipelines.artifacts import open_run
+
+        same, line = reproduce.verdict(original, open_run(cfg.pipeline_root, result.run_name))
+        print(line, flush=True)
+        return 0 if same else 1
     return 0 if result.succeeded else 1
 
 
@@ -295,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="call the steps one after another in this process instead of a kfp.local "
         "subprocess each: breakpoints work and the libraries load once (same artifacts)",
+    )
+    run.add_argument(
+        "--reproduce",
+        metavar="RUN",
+        help="run RUN (a run name in the pipeline root, or latest) again with the config it "
+        "recorded; refused if its data changed; checks the new model predicts as it did",
     )
     run.set_defaults(func=cmd_run)
 

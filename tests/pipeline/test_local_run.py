@@ -157,6 +157,23 @@ def test_two_runs_are_compared_and_a_metric_is_charted_over_the_runs(good_run):
     assert 'width="900"' in page
 
 
+def test_a_run_is_reproduced_with_its_recorded_config(good_run):
+    """`kubetfx run --reproduce RUN` reruns the second run (its Beam flags came from its
+    recorded config, not from this command) and checks the new model's predictions."""
+    workdir, _, _ = good_run
+    second = os.path.basename(run_dirs(workdir)[1])
+    before = run_dirs(workdir)
+    done = kubetfx("run", "--reproduce", second, cwd=workdir)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (new,) = sorted(set(run_dirs(workdir)) - set(before))
+    recorded = json.loads(Path(new, "config.json").read_text())
+    assert recorded == json.loads(Path(workdir, "pipeline_root", second, "config.json").read_text())
+    assert f"Reproduced {second}: the new model's predictions equal the recorded model's" in (
+        done.stdout
+    )
+    assert "over 108 eval examples" in done.stdout
+
+
 def test_in_process_run_is_the_same_pipeline(good_run):
     """`kubetfx run --in-process` (one process, no kfp.local) runs the same steps in the same
     order, writes the same artifacts with the same metadata keys, and is compared with the
