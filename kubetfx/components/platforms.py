@@ -102,5 +102,16 @@ class VertexConfig(Section):
     project: str | None = None
     region: str | None = None
     service_account: str | None = Field(None, description="Service account the jobs run as.")
-    experiment: str | None = None
+    experiment: str | None = Field(
+        None,
+        description="Vertex AI Experiment the pipeline runs and the training jobs log to "
+        "(params and metrics); needs service_account.",
+    )
+    tensorboard: str | None = Field(
+        None,
+        pattern=r"^projects/[^/]+/locations/[^/]+/tensorboards/[^/]+$",
+        description="Vertex AI TensorBoard (projects/P/locations/L/tensorboards/ID; terraform "
+        "output vertex_tensorboard) the training job uploads its curves to (train.backend "
+        "vertex); needs service_account.",
+    )
     endpoint: str = Field("kubetfx", description="Endpoint display name for pushes.")

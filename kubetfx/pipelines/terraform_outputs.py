@@ -82,6 +82,8 @@ def config_from_outputs(text: str, tag: str, base: dict[str, Any] | None = None)
             f"{accounts!r}; apply the environment again"
         )
     config["vertex"]["service_account"] = accounts["pipelines"]
+    if outputs.get("vertex_tensorboard"):  # null when the environment has none
+        config["vertex"]["tensorboard"] = outputs["vertex_tensorboard"]
     repository = outputs["image_repository"]
     config["images"] = {kind: image_name(kind, tag, repository) for kind in REPOSITORIES}
     return config

@@ -430,3 +430,37 @@ def test_vertex_needs_a_project():
     cfg = _cfg(train={"backend": "vertex"}, vertex={"region": "europe-west4"})
     with pytest.raises(ConfigError, match="vertex.project"):
         _custom_job(cfg)
+
+
+def test_vertex_job_uploads_curves_to_the_tensorboard_and_logs_to_the_experiment():
+    """vertex.tensorboard (terraform output vertex_tensorboard) and vertex.experiment reach
+    CustomJob.run with the service account they need; without it, a config error."""
+    import inspect
+
+    from google.cloud.aiplatform import CustomJob
+
+    board = "projects/p/locations/europe-west4/tensorboards/123"
+    account = "kubetfx-pipelines@p.iam.gserviceaccount.com"
+    vertex_cfg = {"project": "p", "region": "europe-west4", "tensorboard": board}
+    cfg = _cfg(
+        train={"backend": "vertex"},
+        vertex={**vertex_cfg, "service_account": account, "experiment": "penguins"},
+    )
+    job = _custom_job(cfg)
+    sent: dict = {}
+    job.run = lambda **arguments: sent.update(arguments)  # the SDK call, captured
+    vertex.run(job, cfg, "kubetfx-train-vx")  # not job.display_name: it raises until created
+    assert sent == {
+        "service_account": account,
+        "timeout": cfg.train.timeout_seconds,
+        "sync": True,
+        "tensorboard": board,
+        "experiment": "penguins",
+    }
+    inspect.signature(CustomJob.run).bind(job, **sent)  # what the installed SDK accepts
+    # Neither set: the call is as before.
+    assert "tensorboard" not in vertex.run_arguments(_cfg(train={"backend": "vertex"}))
+    with pytest.raises(ConfigError, match="vertex.service_account: required with vertex.tensorb"):
+        vertex.run(job, _cfg(train={"backend": "vertex"}, vertex=vertex_cfg), "kubetfx-train-vx")
+    with pytest.raises(ValueError, match="tensorboard"):
+        _cfg(vertex={**vertex_cfg, "tensorboard": "my-board"})

@@ -18,6 +18,7 @@ from tests.conftest import FAST_BEAM, write_csv
 
 pytestmark = pytest.mark.pipeline
 STEPS = (
+    "baseline",  # the champion and reference schema the run imports
     "ingest",
     "statistics",
     "schema",

@@ -68,6 +68,15 @@ def test_writes_a_config_that_load_config_accepts(monkeypatch, tmp_path):
         "kubetfx-dev",
     )
     assert cfg.vertex.service_account == OUTPUTS["service_accounts"]["pipelines"]
+    assert cfg.vertex.tensorboard is None  # no vertex_tensorboard output (an older state)
+
+
+def test_the_tensorboard_output_fills_vertex_tensorboard_unless_null(monkeypatch, tmp_path):
+    board = "projects/acme-ml-dev/locations/europe-west4/tensorboards/42"
+    code, out = _run(monkeypatch, tmp_path, _json({**OUTPUTS, "vertex_tensorboard": board}))
+    assert code == 0 and load_config(out).vertex.tensorboard == board
+    code, out = _run(monkeypatch, tmp_path, _json({**OUTPUTS, "vertex_tensorboard": None}))
+    assert code == 0 and load_config(out).vertex.tensorboard is None  # enable_tensorboard off
 
 
 def test_base_config_keeps_its_keys(monkeypatch, tmp_path):

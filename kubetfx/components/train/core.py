@@ -235,6 +235,9 @@ def run(
         ),
         keras.callbacks.TensorBoard(log_dir=model_run_dir if chief else target + "-logs"),
     ]
+    uploaded = os.environ.get("AIP_TENSORBOARD_LOG_DIR")  # a Vertex job with vertex.tensorboard
+    if chief and uploaded:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=uploaded))
     history = model.fit(
         train_data,
         validation_data=eval_data,

@@ -88,7 +88,7 @@ def train(
     elif cfg.train.backend == "vertex":
         from kubetfx.components.train import vertex
 
-        vertex.run(vertex.build_job(cfg, name, args, credentials), cfg)
+        vertex.run(vertex.build_job(cfg, name, args, credentials), cfg, name)
     else:
         raise ConfigError(f"train.backend {cfg.train.backend!r} trains in the step itself")
     return read_result(uris["model-run"])

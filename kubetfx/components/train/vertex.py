@@ -97,11 +97,28 @@ def build_job(cfg: PipelineConfig, name: str, args: list[str], credentials=None)
     )
 
 
-def run(job, cfg: PipelineConfig) -> None:
-    """Run the job to its end (the SDK logs its state and a console link as it goes)."""
-    with api_errors(TrainingFailed, f"Vertex AI training job {job.display_name}"):
-        job.run(
-            service_account=cfg.vertex.service_account,
-            timeout=cfg.train.timeout_seconds,
-            sync=True,
+def run_arguments(cfg: PipelineConfig) -> dict:
+    """CustomJob.run's arguments: the TensorBoard its curves go to and the Experiment its
+    params and metrics are logged to, when configured (both need the service account)."""
+    vertex = cfg.vertex
+    extra = {"tensorboard": vertex.tensorboard, "experiment": vertex.experiment}
+    extra = {key: value for key, value in extra.items() if value}
+    if extra and not vertex.service_account:
+        raise ConfigError(
+            f"vertex.service_account: required with vertex.{' and vertex.'.join(extra)} "
+            "(Vertex AI uploads training logs as that account); set it, or unset them"
         )
+    return {
+        "service_account": vertex.service_account,
+        "timeout": cfg.train.timeout_seconds,
+        "sync": True,
+        **extra,
+    }
+
+
+def run(job, cfg: PipelineConfig, name: str) -> None:
+    """Run the job `name` to its end (the SDK logs its state and a console link as it goes).
+    The name is passed in: the SDK's job.display_name raises until the job is created."""
+    arguments = run_arguments(cfg)
+    with api_errors(TrainingFailed, f"Vertex AI training job {name}"):
+        job.run(**arguments)

@@ -64,6 +64,11 @@ output "vertex_endpoint" {
   value       = module.platform.vertex_endpoint
 }
 
+output "vertex_tensorboard" {
+  description = "vertex.tensorboard"
+  value       = module.platform.vertex_tensorboard
+}
+
 output "workload_identity_provider" {
   description = "GCP_WORKLOAD_IDENTITY_PROVIDER for CI"
   value       = module.platform.workload_identity_provider

@@ -65,6 +65,11 @@ output "vertex_endpoint" {
   value       = module.vertex.endpoint_display_name
 }
 
+output "vertex_tensorboard" {
+  description = "vertex.tensorboard (null unless enable_tensorboard)"
+  value       = module.vertex.tensorboard
+}
+
 output "workload_identity_provider" {
   description = "GCP_WORKLOAD_IDENTITY_PROVIDER for the CI workflow"
   value       = module.iam.workload_identity_provider
