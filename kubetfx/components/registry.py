@@ -1,6 +1,7 @@
 """The model registry: TF Serving layout on local disk or GCS, plus metadata and a champion.
 
     {root}/{model}/{version}/saved_model.pb, variables/, assets/   (TF Serving reads these)
+    {root}/{model}/{version}/assets.extra/model_card.{json,md,html}   the version's model card
     {root}/{model}/metadata/{version}.json                         run, data, metrics, reasons
     {root}/{model}/champion.json                                   the current champion
 
@@ -36,6 +37,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 
 from kubetfx.components import fileio
 from kubetfx.errors import RegistryError
@@ -47,6 +49,15 @@ STAGING_PREFIX = ".staging-"
 TEMP_MARK = ".tmp-"
 LEGACY_TEMP_FILES = (CHAMPION_FILE + ".tmp",)  # the fixed temporary name of earlier releases
 GC_GRACE_SECONDS = 3600.0  # leftovers younger than this may be a push in progress
+# The model card travels inside its version (assets.extra, TF Serving's directory for files
+# beside the model), so it appears with the version or not at all. model_digest reads only
+# fingerprint.pb and assets/, so the card (run name, dates) never changes a model's identity.
+CARD_FORMATS = {"json": "application/json", "md": "text/markdown", "html": "text/html"}
+
+
+def card_file(fmt: str) -> str:
+    """A card's path inside its version: assets.extra/model_card.{json,md,html}."""
+    return f"assets.extra/model_card.{fmt}"
 
 
 def _attempt_id() -> str:
@@ -108,6 +119,9 @@ class ModelRegistry:
 
     def version_dir(self, version: int) -> str:
         return fileio.join(self.directory, str(version))
+
+    def card_path(self, version: int, fmt: str = "json") -> str:
+        return fileio.join(self.version_dir(version), card_file(fmt))
 
     def metadata_path(self, version: int) -> str:
         return fileio.join(self.directory, METADATA_DIR, f"{version}.json")
@@ -177,9 +191,12 @@ class ModelRegistry:
         metadata: dict,
         make_champion: bool = True,
         extra_files: dict[str, bytes] | None = None,
+        version_files: Callable[[int], dict[str, bytes]] | None = None,
     ) -> int:
         """Copy model_dir in as a new version, plus `extra_files` (path in the version ->
-        bytes, e.g. the warmup requests); return the version. Atomic for readers."""
+        bytes, e.g. the warmup requests) and `version_files(version)` (files that name their
+        version, e.g. the model card: made once the number is final); return the version.
+        Atomic for readers: if `version_files` raises, no version appears."""
         if not fileio.exists(fileio.join(model_dir, SAVED_MODEL)):
             raise RegistryError(f"{model_dir} is not a SavedModel: it has no {SAVED_MODEL}")
         version = self.next_version()
@@ -188,11 +205,10 @@ class ModelRegistry:
             # version, saved_model.pb last (the file TF Serving waits for).
             while fileio.exists(self.version_dir(version)):
                 version += 1
-            fileio.copy_tree(
-                model_dir, self.version_dir(version), last=SAVED_MODEL, extra=extra_files
-            )
+            extra = {**(extra_files or {}), **(version_files(version) if version_files else {})}
+            fileio.copy_tree(model_dir, self.version_dir(version), last=SAVED_MODEL, extra=extra)
         else:
-            version = self._push_local(model_dir, version, extra_files)
+            version = self._push_local(model_dir, version, extra_files, version_files)
         record = {
             "version": version,
             "path": self.version_dir(version),
@@ -204,9 +220,16 @@ class ModelRegistry:
             self.set_champion(version)
         return version
 
-    def _push_local(self, model_dir: str, version: int, extra: dict[str, bytes] | None) -> int:
+    def _push_local(
+        self,
+        model_dir: str,
+        version: int,
+        extra: dict[str, bytes] | None,
+        version_files: Callable[[int], dict[str, bytes]] | None = None,
+    ) -> int:
         """Copy into a staging directory of this attempt's own, then rename it to the first
-        free version number from `version` on; return the number."""
+        free version number from `version` on; return the number. `version_files` are
+        written into the staging copy for each number tried, just before its rename."""
         staging = _local(fileio.join(self.directory, f"{STAGING_PREFIX}{version}-{_attempt_id()}"))
         if os.path.lexists(staging):  # not with a random name; never start from a stale copy
             shutil.rmtree(staging)
@@ -215,6 +238,8 @@ class ModelRegistry:
             for _ in range(10_000):
                 final = _local(self.version_dir(version))
                 if not os.path.lexists(final):
+                    for relative, data in (version_files(version) if version_files else {}).items():
+                        fileio.write_bytes(os.path.join(staging, relative), data)
                     try:
                         os.rename(staging, final)  # the version appears whole, or not at all
                         return version
