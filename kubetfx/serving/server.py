@@ -5,6 +5,7 @@ Routes (TF Serving clients work unchanged; KServe clients too):
     GET  /v1/models                                   KServe V1: served model names
     GET  /v1/models/{m}[/versions/{v}|/labels/{l}]    TF Serving version status (+ KServe ready)
     GET  /v1/models/{m}[/versions/{v}|/labels/{l}]/metadata
+    GET  /v1/models/{m}/versions/{v}/card[?format=html|md]   the version's model card
     POST /v1/models/{m}[/versions/{v}|/labels/{l}]:predict|:classify|:regress
     GET  /v2, /v2/health/live, /v2/health/ready, /v2/models/{m}[/versions/{v}][/ready]
     POST /v2/models/{m}[/versions/{v}]/infer          Open Inference Protocol (JSON + binary)
@@ -23,6 +24,7 @@ is loaded yet" (503) or a bug.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -35,7 +37,7 @@ from starlette.exceptions import HTTPException
 
 from kubetfx.components.config import ServingConfig
 from kubetfx.errors import RequestError
-from kubetfx.serving import classify, v2, wire
+from kubetfx.serving import cards, classify, v2, wire
 from kubetfx.serving.logs import RequestLog
 from kubetfx.serving.models import ModelManager
 from kubetfx.serving.requests import SERVING_DEFAULT, encode_tf_serving, parse_tf_serving
@@ -218,6 +220,14 @@ def create_app(cfg: ServingConfig, manager: ModelManager, request_log: RequestLo
     @app.get("/v1/models/{name}/labels/{label}/metadata")
     async def label_metadata(name: str, label: str):
         return _json(tf_metadata(service.route(Target(name, label=label)).servable))
+
+    @app.get("/v1/models/{name}/versions/{version}/card")
+    async def model_card(request: Request, name: str, version: str):
+        service.view(name)  # 404 for a model this server does not serve
+        fmt = cards.choose_format(request.query_params.get("format"), request.headers.get("accept"))
+        number = version_of(version)
+        body, media = await asyncio.to_thread(cards.read, cfg.registry, name, number, fmt)
+        return Response(body, 200, {"X-Request-Id": request_id(request)}, media)
 
     # --- KServe V2 (Open Inference Protocol) ------------------------------------------------
     @app.get("/v2")
