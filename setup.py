@@ -45,6 +45,8 @@ setup(
         "pydantic>=2",
         "pyyaml>=6",
         "scipy>=1.10",
+        "keras-tuner>=1.4,<1.5",  # tune: the oracles and KerasTuner's distributed mode
+        "scikit-learn>=1.3",  # tune.algorithm bayesian (KerasTuner's Gaussian process)
         "urllib3>=2",
         "docker>=7",  # runner docker: kfp.local.DockerRunner (make e2e)
     ],

@@ -42,7 +42,7 @@ from kubetfx.components.platforms import (
 )
 from kubetfx.components.push.config import KServePushConfig, PushConfig, VertexPushConfig
 from kubetfx.components.schema.config import SchemaConfig
-from kubetfx.components.train.config import GkeTrainConfig, TrainConfig
+from kubetfx.components.train.config import GkeTrainConfig, TrainConfig, TuneConfig
 from kubetfx.components.transform.config import TransformConfig
 from kubetfx.components.validate.config import ValidateConfig
 from kubetfx.serving.config import (
@@ -59,8 +59,8 @@ __all__ = [
     "IngestConfig", "InvarianceCheck", "KServePushConfig", "KubeflowConfig", "MetricThreshold",
     "MonitorConfig", "NotifyConfig", "PipelineConfig", "PushConfig", "RequestLogConfig",
     "SchemaConfig", "ServingConfig", "ServingLabels", "StepResources", "Toleration",
-    "TrafficConfig", "TrainConfig", "TransformConfig", "ValidateConfig", "VersionPolicy",
-    "VertexConfig", "VertexPushConfig", "dataset_name_from_path",
+    "TrafficConfig", "TrainConfig", "TransformConfig", "TuneConfig", "ValidateConfig",
+    "VersionPolicy", "VertexConfig", "VertexPushConfig", "dataset_name_from_path",
 ]  # fmt: skip
 
 
@@ -89,6 +89,7 @@ class PipelineConfig(Section):
     schema_: SchemaConfig = Field(default_factory=SchemaConfig, alias="schema")
     validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
     transform: TransformConfig = Field(default_factory=TransformConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     infra_validate: InfraValidateConfig = Field(default_factory=InfraValidateConfig)

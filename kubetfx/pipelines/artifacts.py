@@ -24,6 +24,7 @@ from kubetfx.pipelines.training import CLUSTER_ONLY, STAGES
 
 # The task names of a local training run (KFP spells them with dashes).
 STEPS = tuple(fn.__name__.replace("_", "-") for fn in STAGES if fn not in CLUSTER_ONLY)
+OPTIONAL_STEPS = ("tune",)  # in a run only when the config turns it on (tune.enabled)
 # What kfp.local leaves in a task directory that succeeded: its output artifacts' metadata.
 EXECUTOR_OUTPUT = "executor_output.json"
 RUN_CONFIG = "config.json"  # a local run's config, as `kubetfx run` ran it
@@ -334,7 +335,9 @@ def _from_directory(root: str, name: str) -> Run:
 
 
 def _overall(steps: dict[str, Step]) -> str:
-    states = {s.state for s in steps.values()}
+    states = {
+        s.state for s in steps.values() if not (s.name in OPTIONAL_STEPS and s.state == "NOT RUN")
+    }
     for state in ("FAILED", "RUNNING", "UNKNOWN"):
         if state in states:
             return state

@@ -35,7 +35,7 @@ PIPELINES = ("training", "batch", "monitoring")
 # their STAGES): written out so that this module need not import the pipelines that use it.
 STAGE_NAMES = (
     "configure", "data_fingerprint", "ingest", "baseline", "statistics", "schema", "validate",
-    "transform", "train", "evaluate", "infra_validate", "push", "notify", "batch_predict",
+    "transform", "tune", "train", "evaluate", "infra_validate", "push", "notify", "batch_predict",
     "monitor", "monitor_act",
 )  # fmt: skip
 # The steps whose core runs an Apache Beam pipeline; only these take beam_args.

@@ -13,7 +13,7 @@ from kubetfx.components.notify.component import notify
 from kubetfx.components.push.component import push
 from kubetfx.components.schema.component import schema
 from kubetfx.components.statistics.component import statistics
-from kubetfx.components.train.component import train
+from kubetfx.components.train.component import train, tune
 from kubetfx.components.transform.component import transform
 from kubetfx.components.validate.component import validate
 from kubetfx.pipelines import targets
@@ -27,6 +27,7 @@ STAGES = (
     schema,
     validate,
     transform,
+    tune,
     train,
     evaluate,
     infra_validate,
@@ -114,12 +115,14 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
         transformed = op["transform"](config=config, examples=examples, schema=inferred).after(
             validated
         )
-        trained = op["train"](
-            config=config,
-            transformed_examples=transformed.outputs["transformed_examples"],
-            transform_graph=transformed.outputs["transform_graph"],
-            schema=inferred,
-        )
+        data = {
+            "transformed_examples": transformed.outputs["transformed_examples"],
+            "transform_graph": transformed.outputs["transform_graph"],
+        }
+        if cfg.tune.enabled:  # train takes the best values the search found
+            searched = op["tune"](config=config, **data)
+            data["best_hyperparameters"] = searched.outputs["best_hyperparameters"]
+        trained = op["train"](config=config, schema=inferred, **data)
         evaluated = op["evaluate"](
             config=config,
             examples=examples,

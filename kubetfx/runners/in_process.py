@@ -69,6 +69,8 @@ class Steps:
             if direction == "output":
                 outputs[key] = kwargs[key] = self._artifact(kind, key, name, key)
                 continue
+            if key not in wired:  # an optional input this run does not wire (train without tune)
+                continue
             source = wired[key].task_output_artifact
             producer, output = source.producer_task, source.output_artifact_key
             if producer in self.order:

@@ -29,6 +29,7 @@ from kubetfx.components.validate import core as validate_core
 from kubetfx.errors import ValidationFailed
 from kubetfx.pipelines.artifacts import (
     EXECUTOR_OUTPUT,
+    OPTIONAL_STEPS,
     STEPS,
     RunNotFound,
     StepUnavailable,
@@ -152,7 +153,9 @@ def test_steps_are_the_training_pipelines_tasks():
     from kubetfx.pipelines import training
     from kubetfx.runners import local
 
-    assert set(STEPS) == set(local.step_order(training.build(PipelineConfig())))
+    assert set(STEPS) - {"tune"} == set(local.step_order(training.build(PipelineConfig())))
+    tuned = PipelineConfig.model_validate({"tune": {"enabled": True}})
+    assert set(STEPS) == set(local.step_order(training.build(tuned)))
 
 
 def test_runs_are_found_by_name_and_latest(runs, root_copy):
@@ -162,7 +165,8 @@ def test_runs_are_found_by_name_and_latest(runs, root_copy):
     assert open_run(root, "latest").name == FAILED
     good = open_run(root, GOOD)
     assert good.state == "SUCCEEDED" and good.location == os.path.join(root, GOOD)
-    assert all(good.steps[s].state == "SUCCEEDED" for s in STEPS)
+    assert all(good.steps[s].state == "SUCCEEDED" for s in STEPS if s not in OPTIONAL_STEPS)
+    assert good.steps["tune"].state == "NOT RUN"  # tune.enabled is off by default
     # "latest" follows the timestamp in the name, not the name's sort order.
     newer = "another-pipeline-2026-12-03-00-00-00-000003"
     shutil.copytree(os.path.join(root_copy, GOOD), os.path.join(root_copy, newer))
@@ -414,7 +418,7 @@ def vertex_job(monkeypatch):
             job.state.PIPELINE_STATE_FAILED if failed_step else job.state.PIPELINE_STATE_SUCCEEDED
         )
         tasks = [PipelineTaskDetail(task_name="kubetfx-training", state=state.RUNNING)]
-        for step in STEPS:
+        for step in (s for s in STEPS if s not in OPTIONAL_STEPS):  # a run without tune
             outputs = {}
             for output in sorted(os.listdir(os.path.join(run_dir, step))):
                 if output != EXECUTOR_OUTPUT:

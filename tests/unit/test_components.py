@@ -137,6 +137,7 @@ def test_train_wrapper_gives_local_paths_and_remote_uris(monkeypatch, tmp_path):
     stage = Recorder(TrainResult("MirroredStrategy", 2, 5, {"loss": 0.1234567}, True))
     monkeypatch.setattr(train_remote, "train_step", stage)
     artifacts = _artifacts(training.train, tmp_path)
+    artifacts["best_hyperparameters"] = None  # no tune step in this run
     dsl.component(training.train).python_func(config=CONFIG, **artifacts)
     assert stage.kwargs["paths"]["model-run"] == artifacts["model_run"].path
     assert stage.kwargs["uris"]["transformed-examples"] == artifacts["transformed_examples"].uri

@@ -42,6 +42,12 @@ class TrainConfig(Section):
     model: Literal["dnn", "wide_deep"] = "wide_deep"
     hidden_units: list[int] = Field(default_factory=lambda: [32, 16])
     embedding_dim: int = Field(8, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout after each hidden layer.")
+    hyperparameters: dict[str, float | int | str] = Field(
+        default_factory=dict,
+        description="Set by tune: the best values found (a train.module_file's build_model "
+        "reads them, and any others of tune.search_space, as ctx.hyperparameters).",
+    )
     learning_rate: float = Field(0.01, gt=0)
     batch_size: int = Field(32, ge=1, description="Global batch size (across replicas).")
     epochs: int = Field(60, ge=0)
@@ -108,3 +114,81 @@ class TrainConfig(Section):
                 "train.mixed_precision 'mixed_bfloat16' is for TPUs; use 'mixed_float16' on GPUs"
             )
         return self
+
+
+# Hyperparameters the built-in models take from a search (anything else in tune.search_space
+# reaches a user's build_model(ctx) as ctx.hyperparameters). units and layers become
+# hidden_units: `layers` layers, the first of `units`, each next one half as wide.
+BUILT_IN_HYPERPARAMETERS = (
+    "learning_rate", "batch_size", "embedding_dim", "dropout", "units", "layers",
+)  # fmt: skip
+
+
+class Hyperparameter(Section):
+    """One dimension of the search: an int or float range, or a choice of values."""
+
+    type: Literal["int", "float", "choice"]
+    min: float | None = None
+    max: float | None = None
+    step: float | None = Field(None, description="int/float: grid step (default: continuous).")
+    sampling: Literal["linear", "log"] = Field("linear", description="log: search the exponent.")
+    values: list[float | int | str] | None = Field(None, description="choice: the values.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Hyperparameter:
+        if self.type == "choice":
+            if not self.values:
+                raise ValueError("a 'choice' hyperparameter needs values: [...]")
+        elif self.min is None or self.max is None or self.min >= self.max:
+            raise ValueError(f"an {self.type!r} hyperparameter needs min < max")
+        elif self.sampling == "log" and self.min <= 0:
+            raise ValueError("sampling 'log' needs min > 0")
+        return self
+
+
+def _default_space() -> dict[str, Hyperparameter]:
+    return {
+        "learning_rate": Hyperparameter(type="float", min=1e-3, max=0.1, sampling="log"),
+        "units": Hyperparameter(type="int", min=8, max=64, step=8),
+        "layers": Hyperparameter(type="int", min=1, max=3),
+        "dropout": Hyperparameter(type="float", min=0.0, max=0.3, step=0.1),
+    }
+
+
+class TuneConfig(Section):
+    """Tuner: a hyperparameter search before train (KerasTuner's oracles). Off by default;
+    on, train uses the best values found instead of the config's."""
+
+    enabled: bool = Field(False, description="Run the tune step; train takes its best values.")
+    backend: Literal["local", "vertex", "gke"] = Field(
+        "local",
+        description="'local': trials one after another in the step; 'vertex': a Vertex AI "
+        "HyperparameterTuningJob (Vizier) with parallel trials; 'gke': KerasTuner's distributed "
+        "mode, a chief oracle pod and parallel_trials worker pods.",
+    )
+    algorithm: Literal["random", "bayesian", "hyperband"] = "bayesian"
+    objective: str = Field("val_loss", description="A Keras history metric, e.g. val_loss.")
+    direction: Literal["auto", "min", "max"] = Field(
+        "auto", description="auto: max for accuracy/auc-like metrics, min otherwise."
+    )
+    max_trials: int = Field(8, ge=1, le=500)
+    epochs: int = Field(30, ge=1, description="At most this many epochs per trial.")
+    early_stopping_patience: int = Field(4, ge=1)
+    parallel_trials: int = Field(2, ge=1, le=64, description="vertex and gke backends.")
+    search_space: dict[str, Hyperparameter] = Field(default_factory=_default_space)
+
+    @property
+    def maximize(self) -> bool:
+        if self.direction != "auto":
+            return self.direction == "max"
+        return any(word in self.objective for word in ("accuracy", "auc", "precision", "recall"))
+
+    @field_validator("search_space")
+    @classmethod
+    def _check_space(cls, space: dict[str, Hyperparameter]) -> dict[str, Hyperparameter]:
+        if not space:
+            raise ValueError("give at least one hyperparameter to search")
+        for name in ("batch_size", "units", "layers", "embedding_dim"):
+            if name in space and space[name].type == "float":
+                raise ValueError(f"{name} is an integer: use type int or choice")
+        return space

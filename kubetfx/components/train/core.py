@@ -163,7 +163,7 @@ def model_context(tft_output, task: Task, cfg: TrainConfig, tcfg: TransformConfi
                     "produce it with a tft analyzer (vocabulary, bucketize) or give a "
                     "train.module_file with build_model(ctx)"
                 ) from e
-    return ModelContext(numeric, categorical, task, cfg)
+    return ModelContext(numeric, categorical, task, cfg, dict(cfg.hyperparameters))
 
 
 def _seed(cfg: TrainConfig) -> None:

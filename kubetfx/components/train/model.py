@@ -20,6 +20,8 @@ class ModelContext:
     categorical: dict[str, int]  # feature -> number of ids (vocabulary + OOV, or buckets)
     task: Task
     config: TrainConfig
+    # A tune trial's (or the tuned) values, including any a user's search space adds.
+    hyperparameters: dict = dataclasses.field(default_factory=dict)
 
 
 def build(ctx: ModelContext):
@@ -43,6 +45,8 @@ def build(ctx: ModelContext):
     x = keras.layers.concatenate(deep) if len(deep) > 1 else deep[0]
     for units in cfg.hidden_units:
         x = keras.layers.Dense(units, activation="relu")(x)
+        if cfg.dropout:
+            x = keras.layers.Dropout(cfg.dropout, seed=cfg.seed)(x)
     if wide:
         x = keras.layers.concatenate([x, *wide])
     # The output layer stays float32 under mixed precision, for numerically sound losses.

@@ -53,6 +53,17 @@ def read_result(model_run_uri: str) -> TrainResult:
     return TrainResult(**json.loads(fileio.read_text(path)))
 
 
+def tuned(*, cfg: PipelineConfig, best_hyperparameters) -> PipelineConfig:
+    """The config train uses: with the tune step's best values over train's when the step
+    has them (an artifact, or None: no tune step), else as given."""
+    if best_hyperparameters is None:
+        return cfg
+    from kubetfx.components.train import tuning
+
+    values = tuning.read(best_hyperparameters.path).best.values
+    return cfg.model_copy(update={"train": tuning.apply(cfg.train, values)})
+
+
 def train_step(*, cfg: PipelineConfig, paths: dict[str, str], uris: dict[str, str]) -> TrainResult:
     """The train step: in this process on the artifacts' local paths (train.backend 'local'),
     or on workers that read their URIs. Both dicts are keyed by the worker flags
