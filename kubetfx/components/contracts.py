@@ -131,7 +131,10 @@ def default_slices(schema, label: str, max_values: int = 10) -> list[str]:
 
 
 # Evaluation metrics (evaluate's metrics.json: {"candidate": {slice: {metric: value}},
-# "baseline": ...}), which push records and monitoring compares live quality with.
+# "baseline_overall": {metric: value}, "intervals": {slice: {metric: [low, high]}},
+# "undefined": {slice: {metric: why}}}), which push records and monitoring compares live
+# quality with. A metric undefined on a slice (NaN, a class the slice lacks) is absent from
+# "candidate" and named under "undefined": readers see it missing, never as 0.
 
 METRICS_FILE = "metrics.json"
 

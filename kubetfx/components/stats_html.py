@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import html as _html
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse;margin-bottom:1.5em}
-th,td{border:1px solid #ddd;padding:4px 8px;vertical-align:top;font-size:13px}
-th{background:#f3f3f3;text-align:left} td.num{text-align:right}
-.warn{color:#b00020;font-weight:600} h2{margin-top:1.2em} small{color:#666}
-"""
-_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2"]
+from kubetfx.components import svg
+
+_COLORS = svg.COLORS
 
 
 def _features(stats_list) -> dict[str, object]:
@@ -66,7 +61,10 @@ def _histogram_svg(feature, color: str) -> str:
             f'height="{h:.1f}" fill="{color}"><title>{_esc(label)}: {count:,.0f}</title></rect>'
         )
     rects = "".join(rects)
-    return f'<svg width="{width}" height="{height}" role="img">{rects}</svg>'
+    return (
+        f'<svg class="histogram" viewBox="0 0 {width} {height}" width="{width}" role="img">'
+        f"{rects}</svg>"
+    )
 
 
 def _numeric_cell(feature, num_examples: int) -> str:
@@ -113,15 +111,10 @@ def render(stats_by_name: dict[str, object], title: str) -> str:
                     cells.append('<td class="warn">type differs</td>')
                 else:
                     body = (_numeric_cell if numeric else _string_cell)(feature, counts[name])
-                    svg = _histogram_svg(feature, _COLORS[i % len(_COLORS)])
-                    cells.append(f"<td>{body}<br>{svg}</td>")
+                    chart = _histogram_svg(feature, _COLORS[i % len(_COLORS)])
+                    cells.append(f"<td>{body}<br>{chart}</td>")
             rows.append(f"<tr><th>{_esc(feature_name)}</th>{''.join(cells)}</tr>")
         if rows:
-            sections.append(
-                f"<h2>{kind}</h2><table><tr><th>feature</th>{head}</tr>{''.join(rows)}</table>"
-            )
-    return (
-        f'<!doctype html><html><head><meta charset="utf-8"><title>{_esc(title)}</title>'
-        f"<style>{_STYLE}</style></head><body><h1>{_esc(title)}</h1>{''.join(sections)}"
-        "</body></html>"
-    )
+            table = f"<table><tr><th>feature</th>{head}</tr>{''.join(rows)}</table>"
+            sections.append(f"<h2>{kind}</h2>{svg.scroll(table)}")
+    return svg.page(title, "".join(sections))

@@ -15,6 +15,7 @@ import json
 
 from kubetfx.components import fileio
 from kubetfx.components.contracts import INGEST_FILE, headline
+from kubetfx.components.svg import page, scroll
 from kubetfx.errors import ConfigError, KubetfxError
 from kubetfx.pipelines.artifacts import Run, list_runs, open_run
 
@@ -239,7 +240,10 @@ def chart_html(rows: list[dict], dataset: str, metric: str) -> str:
     external resource), the champion ringed, under 1,000 px wide, and the table."""
     width, height, pad = 900, 320, 48
     points = [(i, r["value"]) for i, r in enumerate(rows) if r["value"] is not None]
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
+    svg = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" id="history" viewBox="0 0 {width} {height}" '
+        f'width="{width}" role="img"><title>{html.escape(metric)} per run</title>'
+    ]
     if points:
         low = min(v for _, v in points)
         high = max(v for _, v in points)
@@ -269,15 +273,11 @@ def chart_html(rows: list[dict], dataset: str, metric: str) -> str:
         f"<td>{'champion' if r['champion'] else ('pushed' if r['pushed'] else '')}</td></tr>"
         for r in rows
     )
-    title = html.escape(f"{metric} over the runs of {dataset}")
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{title}</title><style>body{{font-family:sans-serif;max-width:960px}}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
-        f"</head><body><h1>{title}</h1>{''.join(svg)}"
+    table = (
         f"<table><tr><th>run</th><th>state</th><th>{html.escape(metric)}</th><th></th></tr>"
-        f"{table}</table></body></html>"
+        f"{table}</table>"
     )
+    return page(f"{metric} over the runs of {dataset}", "".join(svg) + scroll(table))
 
 
 def _open(ref: str, cfg, args):

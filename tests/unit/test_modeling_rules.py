@@ -204,28 +204,62 @@ def test_an_interrupted_push_leaves_nothing_a_reader_would_load(tmp_path, monkey
     assert numeric == [str(good)]  # the half copy sits under a name TF Serving ignores
 
 
-def test_evaluation_report_separates_metrics_diffs_and_fairness():
-    from kubetfx.components.evaluate.results import report_html
+def _found():
+    from kubetfx.components.evaluate.results import SliceMetrics
 
-    metrics = {
-        "overall": {
-            "accuracy": 0.95,
-            "auc_diff[a]": 0.01,
-            "fairness_indicators_metrics/false_positive_rate@0.5[a]": 0.1,
-        },
-        "sex=male": {"accuracy": 0.9},
-    }
-    page = report_html(
-        metrics,
+    found = SliceMetrics()
+    found.put("overall", "accuracy", 0.95, [0.9, 0.99])
+    found.put("overall", "example_count", 108.0)
+    found.put("overall", "auc_diff[a]", 0.01)
+    found.put("overall", "fairness_indicators_metrics/false_positive_rate@0.5[a]", 0.1)
+    found.put("sex=male", "accuracy", 1.0, [1.0, 1.0])  # a resampling interval of one point
+    found.put("sex=male", "example_count", 15.0)
+    found.put("sex=male", "auc[a]", None, None, "no a in this slice")
+    return found
+
+
+def test_evaluation_report_separates_metrics_diffs_and_fairness():
+    from kubetfx.components.evaluate import report
+
+    page = report.render(
+        _found(),
         {"accuracy": 0.93},
         blessing.Blessing(True, ["ok"]),
         Task("classification", "y", ("a", "b")),
+        None,
+        intervals="jackknife",
     )
     main, fairness = page.split("Fairness", 1)
     assert "<th>accuracy</th>" in main and "auc_diff" not in page
-    assert "false_positive_rate@0.5[a]" in fairness and "false_positive_rate" not in main
+    assert "false_positive_rate@0.5[a]" in fairness
     assert "<td>0.95</td><td>0.93</td>" in page  # candidate beside the champion
-    assert "<script" not in page and "http" not in page
+    assert "<script" not in page and "http:" not in page.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_undefined_metrics_are_blank_with_the_reason_never_zero():
+    from kubetfx.components.evaluate import report, results
+
+    # TFMA's confusion matrix of class "b" on a slice holding only "a": no positive, none
+    # predicted. AUC, recall and calibration are undefined there, and so is precision.
+    reasons = results._undefined_reasons(
+        {"truePositives": 0, "falsePositives": 0, "trueNegatives": 15, "falseNegatives": 0}, "b"
+    )
+    assert reasons["auc"] == reasons["recall"] == "no b in this slice"
+    assert "predicted b for no row" in reasons["precision"]
+    only = results._undefined_reasons({"truePositives": 15, "trueNegatives": 0}, "a")
+    assert only == {"auc": "only a in this slice"}
+    assert results._value_and_interval({"boundedValue": {"value": "NaN"}}) == (None, None)
+    found = _found()
+    assert "auc[a]" not in found.values["sex=male"]  # missing for every reader of metrics.json
+    page = report.render(
+        found, {}, blessing.Blessing(True, ["ok"]), Task("classification", "y", ("a", "b")),
+        None, intervals="jackknife",
+    )  # fmt: skip
+    assert "sex=male, auc[a]: no a in this slice" in page
+    assert 'id="slices-accuracy"' in page and 'class="ci"' in page and "n=15" in page
+    # 15 of 15 right: the one-point interval gives way to Wilson's, 0.80..1.
+    assert report.wilson(15, 15) == pytest.approx([0.796, 1.0], abs=1e-3)
+    assert "[0.796, 1.000]" in page
 
 
 def test_default_gate_is_the_naive_predictor_improved_by_the_margin():

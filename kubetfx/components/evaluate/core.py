@@ -79,6 +79,16 @@ def eval_config(task: Task, cfg: EvaluateConfig, slices: list[str], with_baselin
     prediction_key = "probabilities" if task.is_classification else "predictions"
     models = [(CANDIDATE, False)] + ([(BASELINE, True)] if with_baseline else [])
     config = tfma.EvalConfig()
+    # The model's own compiled metrics (loss...) are not reported, and computing them loads the
+    # model once per combiner: with confidence intervals, 20 times over.
+    config.options.include_default_metrics.value = False
+    if cfg.confidence_intervals != "off":
+        methods = tfma.ConfidenceIntervalOptions
+        config.options.compute_confidence_intervals.value = True
+        jackknife = cfg.confidence_intervals == "jackknife"
+        config.options.confidence_intervals.method = (
+            methods.JACKKNIFE if jackknife else methods.POISSON_BOOTSTRAP
+        )
     for name, is_baseline in models:
         config.model_specs.add(
             name=name,
@@ -111,6 +121,8 @@ def eval_config(task: Task, cfg: EvaluateConfig, slices: list[str], with_baselin
         # metrics would add an exact per-example pass costing about a fifth of the step.
         for class_name in ("AUC", "Calibration", "ConfusionMatrixPlot"):
             per_class.metrics.add(class_name=class_name)
+        # The report's calibration figure: 10 buckets of predicted probability per class.
+        per_class.metrics.add(class_name="CalibrationPlot", config=json.dumps({"num_buckets": 10}))
         if cfg.sensitive_features:
             per_class.metrics.add(
                 class_name="FairnessIndicators",
@@ -210,14 +222,11 @@ def run_from_artifacts(
 ) -> EvaluationResult:
     """The evaluate step on its artifacts: the candidate against the champion (the registry's,
     imported by the pipeline; None before the first push)."""
-    from kubetfx.components.evaluate import results
-
     task = read_task(graph_uri)
-    champion = champion_dir
-    result = run(
+    return run(
         examples_uri=examples_uri,
         model_dir=model_dir,
-        baseline_dir=champion,
+        baseline_dir=champion_dir,
         task=task,
         schema_path=fileio.join(schema_uri, SCHEMA_FILE),
         cfg=cfg.evaluate,
@@ -226,10 +235,6 @@ def run_from_artifacts(
         blessing_uri=blessing_uri,
         report_path=report_path,
     )
-    if not task.is_classification:
-        return result
-    matrix, roc = results.classification_plots(output_uri, candidate_key(champion), task)
-    return dataclasses.replace(result, confusion_matrix=matrix, classes=task.classes, roc=roc)
 
 
 def run(
@@ -251,7 +256,7 @@ def run(
     from apache_beam.options.pipeline_options import PipelineOptions
     from tfx_bsl.public import tfxio
 
-    from kubetfx.components.evaluate import results
+    from kubetfx.components.evaluate import report, results
 
     schema = load_schema(schema_path)
     slices = cfg.slices if cfg.slices is not None else default_slices(schema, task.label)
@@ -299,7 +304,8 @@ def run(
         else ([], [])
     )
     at = cfg.decision_threshold
-    metrics = results.slice_metrics(output_uri, candidate_key(baseline_dir), task.classes, at)
+    found = results.slice_results(output_uri, candidate_key(baseline_dir), task.classes, at)
+    metrics = found.values
     default_gate = (gate, metrics.get("overall", {}).get(gate.metric)) if gate else None
     decision = blessing_rules.decide(
         bool(cfg.thresholds), validation, baseline_dir, checks, default_gate
@@ -309,16 +315,37 @@ def run(
         if baseline_dir
         else {}
     )
+    curves = (
+        results.classification_curves(output_uri, candidate_key(baseline_dir), task)
+        if task.is_classification
+        else None
+    )
+    body = {
+        "candidate": metrics,
+        "baseline_overall": baseline_metrics,
+        "intervals": found.intervals,
+        "undefined": found.undefined,
+    }
     fileio.write_text(
-        fileio.join(output_uri, METRICS_FILE),
-        json.dumps({"candidate": metrics, "baseline_overall": baseline_metrics}, indent=2),
+        fileio.join(output_uri, METRICS_FILE), json.dumps(body, indent=2, allow_nan=False)
     )
     fileio.write_text(
         fileio.join(blessing_uri, decision.marker), "\n".join(decision.reasons) + "\n"
     )
     fileio.write_text(fileio.join(blessing_uri, blessing_rules.RESULT_FILE), decision.to_json())
-    fileio.write_text(report_path, results.report_html(metrics, baseline_metrics, decision, task))
-    return EvaluationResult(decision, metrics, baseline_metrics, baseline_dir)
+    page = report.render(
+        found, baseline_metrics, decision, task, curves, intervals=cfg.confidence_intervals
+    )
+    fileio.write_text(report_path, page)
+    return EvaluationResult(
+        decision,
+        metrics,
+        baseline_metrics,
+        baseline_dir,
+        confusion_matrix=curves.matrix if curves else None,
+        classes=task.classes if curves else (),
+        roc=curves.binary_roc if curves else None,
+    )
 
 
 def gate_threshold(gate: blessing_rules.NaiveGate) -> MetricThreshold:

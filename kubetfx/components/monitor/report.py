@@ -10,7 +10,7 @@ from __future__ import annotations
 import html as _html
 from typing import TYPE_CHECKING
 
-from kubetfx.components import stats_html
+from kubetfx.components import stats_html, svg
 
 if TYPE_CHECKING:
     from kubetfx.components.monitor.core import MonitorResult
@@ -103,7 +103,7 @@ def _html_table(rows: list[dict], columns, flag_key: str | None = None) -> str:
         cls = ' class="warn"' if flag_key and row.get(flag_key) else ""
         cells = "".join(f"<td>{_html.escape(_cell(row.get(k)))}</td>" for k, _ in columns)
         body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    return svg.scroll(f"<table><tr>{head}</tr>{''.join(body)}</table>")
 
 
 def html(result: MonitorResult, stats_by_name: dict) -> str:
@@ -125,13 +125,6 @@ def html(result: MonitorResult, stats_by_name: dict) -> str:
         ]
     parts.append("<h2>Statistics</h2>")
     title = f"Monitoring {result.model}: {result.verdict}"
-    page = (
-        stats_html.render(stats_by_name, title)
-        if stats_by_name
-        else (
-            f"<!doctype html><html><head><meta charset='utf-8'><title>{_html.escape(title)}</title>"
-            f"</head><body><h1>{_html.escape(title)}</h1></body></html>"
-        )
-    )
+    page = stats_html.render(stats_by_name, title) if stats_by_name else svg.page(title, "")
     heading = f"<h1>{_html.escape(title)}</h1>"
     return page.replace(heading, heading + "".join(parts), 1)
