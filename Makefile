@@ -63,7 +63,11 @@ run: $(STAMP) $(SERVING_STAMP) ## run the training pipeline locally on Palmer Pe
 serve: $(SERVING_STAMP) ## serve the model registry on loopback (PORT=8501, ARGS='--config my.yaml')
 	PYTHONPATH=$(CURDIR) $(SERVING_VENV)/bin/python -m kubetfx.serving $(if $(PORT),--port $(PORT),) $(ARGS)
 
+# The report tests open every HTML page in a headless Chromium: on Debian as root it is
+# installed from Debian's packages; elsewhere infra/browser.sh says what to install and those
+# tests skip.
 test: $(STAMP) $(SERVING_STAMP) ## run the whole test suite (unit, component, serving, pipeline)
+	bash infra/browser.sh install || echo "make test: no Chromium; the report tests will skip"
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # bench/results.* are not kept in git: the last step writes docs/performance.md, the record.
