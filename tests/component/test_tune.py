@@ -54,7 +54,7 @@ def searched(penguins, tmp_path_factory):
     cfg, paths = penguins
     cfg = cfg.model_copy(update={"tune": TuneConfig.model_validate(SEARCH)})
     out = tmp_path_factory.mktemp("tune")
-    result = tuning.run_from_artifacts(
+    result = remote.tune_step(
         cfg=cfg,
         transformed_uri=paths["transformed"],
         graph_uri=paths["graph"],
@@ -179,3 +179,103 @@ def test_the_result_round_trips_as_json():
     result = tuning.SearchResult("val_loss", False, "random", "local", trial, [trial])
     assert tuning.SearchResult.from_json(result.to_json()) == result
     assert json.loads(result.to_json())["best"]["values"] == {"units": 8}
+
+
+def test_a_vertex_trial_takes_its_values_as_arguments_and_reports_the_metric(
+    penguins, tmp_path, monkeypatch
+):
+    """What each Vertex AI trial replica runs, for real on penguins: the values come as
+    --NAME=VALUE, the result goes where Vertex's tuning service reads it."""
+    cfg, paths = penguins
+    cfg = cfg.model_copy(update={"tune": TuneConfig.model_validate({**SEARCH, "epochs": 3})})
+    metrics = tmp_path / "hypertune" / "output.metrics"
+    monkeypatch.setenv("CLOUD_ML_HP_METRIC_FILE", str(metrics))
+    monkeypatch.setenv("CLOUD_ML_TRIAL_ID", "7")
+    argv = [
+        "--config-json", cfg.to_json(), "--transformed-examples", paths["transformed"],
+        "--transform-graph", paths["graph"],
+    ]  # fmt: skip
+    assert tuning.main([*argv, "--learning_rate=0.02", "--units=16", "--layers=1"]) == 0
+    line = json.loads(metrics.read_text().splitlines()[-1])
+    assert line["trial"] == "7" and float(line["val_loss"]) > 0
+    assert 1 <= int(line["global_step"]) <= 3
+    with pytest.raises(SystemExit):
+        tuning.main([*argv, "--momentum=0.9"])  # not in tune.search_space
+
+
+def _vertex_cfg(**tune) -> PipelineConfig:
+    return PipelineConfig.model_validate(
+        {
+            "pipeline_root": "gs://b/root",
+            "vertex": {"project": "p", "region": "europe-west4", "service_account": "sa@p.iam"},
+            "images": {"components": "registry.example/kubetfx-components@sha256:abc"},
+            "tune": {**SEARCH, "backend": "vertex", "parallel_trials": 2, **tune},
+        }
+    )
+
+
+def test_vertex_tuning_is_one_hyperparameter_tuning_job_and_its_best_trial_wins(monkeypatch):
+    """The request the real aiplatform SDK builds (anonymous credentials, nothing sent), and
+    the job's trials read back as they come from the API."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform
+    from google.cloud.aiplatform_v1.types import Measurement, Trial
+
+    from kubetfx.components.train import tuning_vertex
+
+    cfg = _vertex_cfg()
+    data = ("gs://b/run/transform/transformed_examples", "gs://b/run/transform/transform_graph")
+    name, job = tuning_vertex.build_job(cfg, *data, AnonymousCredentials())
+    body = job._gca_resource  # the HyperparameterTuningJob request
+    assert name.startswith("kubetfx-tune-") and body.display_name == name
+    assert (body.max_trial_count, body.parallel_trial_count) == (3, 2)
+    (metric,) = body.study_spec.metrics
+    assert (metric.metric_id, metric.goal.name) == ("val_loss", "MINIMIZE")
+    params = {p.parameter_id: p for p in body.study_spec.parameters}
+    rate = params["learning_rate"]
+    assert (rate.double_value_spec.min_value, rate.double_value_spec.max_value) == (0.003, 0.1)
+    assert rate.scale_type.name == "UNIT_LOG_SCALE"
+    assert list(params["units"].discrete_value_spec.values) == [8, 16, 24, 32]
+    assert list(params["layers"].discrete_value_spec.values) == [1, 2]
+    (pool,) = body.trial_job_spec.worker_pool_specs  # one replica per trial
+    assert list(pool.container_spec.command) == ["python", "-m", "kubetfx.components.train.tuning"]
+    args = list(pool.container_spec.args)
+    assert args[args.index("--transformed-examples") + 1] == data[0]
+    assert PipelineConfig.from_json(args[args.index("--config-json") + 1]) == cfg
+
+    sent = {}
+
+    def run(self, **kwargs):  # the API call, captured; the job answers with its trials
+        sent.update(kwargs)
+        self._gca_resource.name = "projects/p/locations/europe-west4/hyperparameterTuningJobs/1"
+        for trial_id, (rate, loss) in enumerate([(0.01, 0.2), (0.05, 0.05), (0.09, None)], 1):
+            trial = Trial(id=str(trial_id), state=Trial.State.SUCCEEDED)
+            trial.parameters.append(Trial.Parameter(parameter_id="learning_rate", value=rate))
+            trial.parameters.append(Trial.Parameter(parameter_id="units", value=16.0))
+            if loss is not None:
+                trial.final_measurement.step_count = 12
+                trial.final_measurement.metrics.append(
+                    Measurement.Metric(metric_id="val_loss", value=loss)
+                )
+            else:
+                trial.state = Trial.State.INFEASIBLE
+            self._gca_resource.trials.append(trial)
+
+    monkeypatch.setattr(aiplatform.HyperparameterTuningJob, "run", run)
+    result = tuning_vertex.vertex_search(
+        cfg=cfg, transformed_uri=data[0], graph_uri=data[1], credentials=AnonymousCredentials()
+    )
+    assert sent == {
+        "service_account": "sa@p.iam",
+        "timeout": cfg.train.timeout_seconds,
+        "sync": True,
+    }
+    assert result.backend == "vertex" and len(result.trials) == 3
+    assert result.best.trial_id == "2" and result.best.values == {
+        "learning_rate": 0.05,
+        "units": 16,
+    }
+    assert result.best.objective == pytest.approx(0.05) and result.best.epochs == 12
+    assert result.trials[2].objective is None and result.trials[2].error == "INFEASIBLE"
+    with pytest.raises(ConfigError, match="no 'hyperband'"):
+        tuning_vertex.build_job(_vertex_cfg(algorithm="hyperband"), *data, AnonymousCredentials())

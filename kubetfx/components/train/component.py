@@ -11,11 +11,11 @@ def tune(
     report: Output[HTML],
 ) -> None:
     from kubetfx.components.config import PipelineConfig
-    from kubetfx.components.train import tuning
+    from kubetfx.components.train import remote
 
     cfg = PipelineConfig.from_json(config)
     where = "path" if cfg.tune.backend == "local" else "uri"  # remote trials read the bucket
-    result = tuning.run_from_artifacts(
+    result = remote.tune_step(
         cfg=cfg, transformed_uri=getattr(transformed_examples, where),
         graph_uri=getattr(transform_graph, where),
         output_uri=best_hyperparameters.path, report_path=report.path,

@@ -103,3 +103,34 @@ def train(
     else:
         raise ConfigError(f"train.backend {cfg.train.backend!r} trains in the step itself")
     return read_result(uris["model-run"])
+
+
+def tune_step(
+    *, cfg: PipelineConfig, transformed_uri: str, graph_uri: str, output_uri: str, report_path: str
+):
+    """The tune step: the search on tune.backend, then best_hyperparameters.json and the
+    HTML report. Local trials read the artifacts' paths; Vertex trials their gs:// URIs."""
+    import tempfile
+
+    from kubetfx.components.train import tuning
+
+    tuning.check_space(cfg.tune, cfg.train)
+    if cfg.tune.backend == "vertex":
+        from kubetfx.components.train import tuning_vertex
+
+        result = tuning_vertex.vertex_search(
+            cfg=cfg, transformed_uri=transformed_uri, graph_uri=graph_uri
+        )
+    elif cfg.tune.backend == "gke":
+        raise ConfigError("tune.backend: 'gke' is not built yet; use 'local' or 'vertex'")
+    else:
+        run_trial = tuning.trial_runner(
+            cfg=cfg, transformed_uri=transformed_uri, graph_uri=graph_uri
+        )
+        with tempfile.TemporaryDirectory(prefix="kubetfx-tune-") as workdir:
+            result = tuning.search(
+                run_trial=run_trial, tune=cfg.tune, cfg=cfg.train, workdir=workdir
+            )
+    tuning.write(result, output_uri)
+    fileio.write_text(report_path, tuning.render_html(result))
+    return result

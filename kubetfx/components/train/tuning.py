@@ -286,23 +286,6 @@ def trial_runner(*, cfg, transformed_uri: str, graph_uri: str, log=print):
     return run_trial
 
 
-def run_from_artifacts(
-    *, cfg, transformed_uri: str, graph_uri: str, output_uri: str, report_path: str
-) -> SearchResult:
-    """The tune step: search, write best_hyperparameters.json and the HTML report."""
-    import tempfile
-
-    if cfg.tune.backend != "local":
-        raise ConfigError(f"tune.backend: {cfg.tune.backend!r} is not built yet; use 'local'")
-    else:
-        run_trial = trial_runner(cfg=cfg, transformed_uri=transformed_uri, graph_uri=graph_uri)
-        with tempfile.TemporaryDirectory(prefix="kubetfx-tune-") as workdir:
-            result = search(run_trial=run_trial, tune=cfg.tune, cfg=cfg.train, workdir=workdir)
-    write(result, output_uri)
-    fileio.write_text(report_path, render_html(result))
-    return result
-
-
 def _cell(value) -> str:
     if value is None:
         return ""
@@ -376,3 +359,72 @@ def render_html(result: SearchResult) -> str:
         f"{html.escape(json.dumps(result.best.values))}.</p>{svg}"
         f"<div class='scroll'><table><tr>{head}</tr>{''.join(body)}</table></div></body></html>"
     )
+
+
+METRIC_FILE = "/tmp/hypertune/output.metrics"  # cloudml-hypertune's default; env overrides
+
+
+def report_metric(objective: str, value: float, epochs: int) -> str:
+    """Append a trial's result where Vertex AI's tuning service reads it (the JSON line
+    cloudml-hypertune writes); return the path."""
+    import os
+
+    path = os.environ.get("CLOUD_ML_HP_METRIC_FILE", METRIC_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    line = {
+        "timestamp": time.time(),
+        "trial": os.environ.get("CLOUD_ML_TRIAL_ID", "0"),
+        objective: str(value),
+        "global_step": str(epochs),
+    }
+    with open(path, "a") as f:
+        f.write(json.dumps(line) + "\n")
+    return path
+
+
+def _typed(cfg, name: str, text: str):
+    """A trial argument's value as its search-space type (Vertex passes text)."""
+    spec = cfg.tune.search_space.get(name)
+    if spec is not None and spec.type == "int":
+        return int(float(text))
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return (
+        int(number)
+        if spec is not None and spec.type == "choice" and number.is_integer()
+        else number
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """One trial, as a Vertex AI tuning job runs it: `python -m kubetfx.components.train.tuning
+    --config-json J --transformed-examples URI --transform-graph URI --learning_rate=0.01 ...`."""
+    import argparse
+
+    from kubetfx.components.config import PipelineConfig
+
+    parser = argparse.ArgumentParser(prog="python -m kubetfx.components.train.tuning")
+    parser.add_argument("--config-json", required=True)
+    parser.add_argument("--transformed-examples", required=True)
+    parser.add_argument("--transform-graph", required=True)
+    args, rest = parser.parse_known_args(argv)
+    cfg = PipelineConfig.from_json(args.config_json)
+    values = {}
+    for item in rest:
+        name, sep, text = item.removeprefix("--").partition("=")
+        if not sep or name not in cfg.tune.search_space:
+            parser.error(f"unexpected argument {item!r}: trial values come as --NAME=VALUE")
+        values[name] = _typed(cfg, name, text)
+    run_trial = trial_runner(
+        cfg=cfg, transformed_uri=args.transformed_examples, graph_uri=args.transform_graph
+    )
+    value, epochs = run_trial(values, cfg.tune.epochs)
+    path = report_metric(cfg.tune.objective, value, epochs)
+    print(f"tune trial {values}: {cfg.tune.objective} {value} after {epochs} epochs -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

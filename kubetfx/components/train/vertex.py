@@ -50,11 +50,14 @@ def _machine_spec(cfg: PipelineConfig) -> dict:
     }
 
 
-def worker_pool_specs(cfg: PipelineConfig, args: list[str]) -> list[dict]:
+TRAINER = "kubetfx.components.train"  # what each replica runs: python -m TRAINER ARGS
+
+
+def worker_pool_specs(cfg: PipelineConfig, args: list[str], module: str = TRAINER) -> list[dict]:
     """CustomJob.worker_pool_specs: the chief, then the workers (if more than one)."""
     container = {
         "image_uri": cfg.images.components,
-        "command": ["python", "-m", "kubetfx.components.train"],
+        "command": ["python", "-m", module],
         "args": list(args),
         "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}],
     }
@@ -71,7 +74,9 @@ def worker_pool_specs(cfg: PipelineConfig, args: list[str]) -> list[dict]:
     return pools
 
 
-def build_job(cfg: PipelineConfig, name: str, args: list[str], credentials=None):
+def build_job(
+    cfg: PipelineConfig, name: str, args: list[str], credentials=None, module: str = TRAINER
+):
     """The CustomJob (its request body); building it sends nothing."""
     for key, value in (
         ("vertex.project", cfg.vertex.project),
@@ -87,7 +92,7 @@ def build_job(cfg: PipelineConfig, name: str, args: list[str], credentials=None)
     output = f"{cfg.pipeline_root.rstrip('/')}/vertex-training/{name}"
     return aiplatform().CustomJob(
         display_name=name,
-        worker_pool_specs=worker_pool_specs(cfg, args),
+        worker_pool_specs=worker_pool_specs(cfg, args, module),
         base_output_dir=output,
         staging_bucket=output,
         project=cfg.vertex.project,
