@@ -134,7 +134,9 @@ def test_two_runs_are_compared_and_a_metric_is_charted_over_the_runs(good_run):
     done = kubetfx("runs", "compare", runs[0], runs[1], cwd=workdir)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
-    assert "beam.pipeline_args: [] -> [" in out and "direct_running_mode=in_memory" in out
+    changed = next(line for line in out.splitlines() if "beam.pipeline_args: [" in line)
+    assert "multi_processing" in changed.split("->")[0]  # the first run: Beam's defaults
+    assert "direct_running_mode=in_memory" in changed.split("->")[1]
     fingerprints = [line.split("fingerprint ")[1].split(";")[0] for line in out.splitlines()
                     if "fingerprint " in line]  # fmt: skip
     assert len(fingerprints) == 2 and len(set(fingerprints)) == 1  # the same data
