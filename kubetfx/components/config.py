@@ -40,7 +40,14 @@ from kubetfx.components.platforms import (
     Toleration,
     VertexConfig,
 )
-from kubetfx.components.push.config import KServePushConfig, PushConfig, VertexPushConfig
+from kubetfx.components.push.config import (
+    CardOwner,
+    CardRisk,
+    KServePushConfig,
+    ModelCardConfig,
+    PushConfig,
+    VertexPushConfig,
+)
 from kubetfx.components.schema.config import SchemaConfig
 from kubetfx.components.train.config import GkeTrainConfig, TrainConfig, TuneConfig
 from kubetfx.components.transform.config import TransformConfig
@@ -54,10 +61,12 @@ from kubetfx.serving.config import (
 )
 
 __all__ = [
-    "BUILTIN_PENGUINS", "BatchPredictConfig", "BeamConfig", "ClusterConfig", "DataConfig",
+    "BUILTIN_PENGUINS", "BatchPredictConfig", "BeamConfig", "CardOwner", "CardRisk",
+    "ClusterConfig", "DataConfig",
     "DirectionalCheck", "EvaluateConfig", "GkeTrainConfig", "ImagesConfig", "InfraValidateConfig",
     "IngestConfig", "InvarianceCheck", "KServePushConfig", "KubeflowConfig", "MetricThreshold",
-    "MonitorConfig", "NotifyConfig", "PipelineConfig", "PushConfig", "RequestLogConfig",
+    "ModelCardConfig", "MonitorConfig", "NotifyConfig", "PipelineConfig", "PushConfig",
+    "RequestLogConfig",
     "SchemaConfig", "ServingConfig", "ServingLabels", "StepResources", "Toleration",
     "TrafficConfig", "TrainConfig", "TransformConfig", "TuneConfig", "ValidateConfig",
     "VersionPolicy", "VertexConfig", "VertexPushConfig", "dataset_name_from_path",
@@ -94,6 +103,7 @@ class PipelineConfig(Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     infra_validate: InfraValidateConfig = Field(default_factory=InfraValidateConfig)
     push: PushConfig = Field(default_factory=PushConfig)
+    model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     batch_predict: BatchPredictConfig = Field(default_factory=BatchPredictConfig)
     beam: BeamConfig = Field(default_factory=BeamConfig)

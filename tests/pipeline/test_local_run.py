@@ -90,7 +90,7 @@ def test_default_run_leaves_the_artifacts(good_run):
 
 
 def test_first_run_is_blessed_and_pushed_as_champion(good_run):
-    workdir, _, done = good_run
+    workdir, run_dir, done = good_run
     overall = next(line for line in done.stdout.splitlines() if line.startswith("Evaluation"))
     accuracy = float(overall.split("accuracy ")[1].split()[0])
     assert accuracy >= 0.9
@@ -106,6 +106,9 @@ def test_first_run_is_blessed_and_pushed_as_champion(good_run):
     # The version carries warmup requests (TF Serving's file) for the server to replay.
     warmup = Path(registry.version_dir(version), "assets.extra", "tf_serving_warmup_requests")
     assert warmup.stat().st_size > 0
+    # ... and its model card, which the push step's HTML artifact shows in the Kubeflow UI.
+    page = Path(registry.card_path(version, "html")).read_text()
+    assert Path(run_dir, "push", "model_card").read_text() == page and str(version) in page
 
 
 def test_second_run_is_compared_with_the_champion(good_run):

@@ -2,7 +2,7 @@
 
 from typing import NamedTuple
 
-from kfp.dsl import Artifact, Dataset, Input, Model, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Model, Output
 
 from kubetfx.components.push.artifact_types import VertexModel
 
@@ -10,7 +10,7 @@ from kubetfx.components.push.artifact_types import VertexModel
 def push(
     config: str, run_name: str, model: Input[Model], blessing: Input[Artifact],
     infra_blessing: Input[Artifact], evaluation: Input[Artifact], examples: Input[Dataset],
-    pushed_model: Output[Model], vertex_model: Output[VertexModel],
+    pushed_model: Output[Model], vertex_model: Output[VertexModel], model_card: Output[HTML],
 ) -> NamedTuple("PushOutputs", gcp_resources=str):  # fmt: skip
     from kubetfx.components.config import PipelineConfig
     from kubetfx.components.push import core
@@ -19,7 +19,7 @@ def push(
     result = core.run_from_artifacts(
         cfg=cfg, run_name=run_name, model_dir=model.path, blessing_uri=blessing.path,
         infra_blessing_uri=infra_blessing.path, evaluation_uri=evaluation.path,
-        examples_uri=examples.path, output_uri=pushed_model.path,
+        examples_uri=examples.path, output_uri=pushed_model.path, card_path=model_card.path,
     )  # fmt: skip
     pushed_model.metadata.update(result.metadata(cfg.push.destination))
     return (core.record_vertex_model(result=result, cfg=cfg, artifact=vertex_model),)

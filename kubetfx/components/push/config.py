@@ -116,3 +116,42 @@ class PushConfig(Section):
                 f"cluster can read ({' or '.join(remote)}...), got {self.registry!r}"
             )
         return self
+
+
+class CardOwner(Section):
+    name: str = Field(description="A person or team that owns the model.")
+    contact: str = Field("", description="How to reach them (an email, a channel, a URL).")
+
+
+class CardRisk(Section):
+    name: str = Field(description="An ethical or environmental risk of using the model.")
+    mitigation_strategy: str = Field("", description="What is done about it.")
+
+
+class ModelCardConfig(Section):
+    """What the run cannot know about its model: the human half of the model card that push
+    writes for every pushed version (Model Card Toolkit's `considerations` and owners). The
+    rest of the card (data, metrics per slice, gate, checks, lineage) comes from the run."""
+
+    intended_use: str = Field(
+        "",
+        description="What the model is for and who should use it (the card's use_cases). "
+        "Empty: the card says the intended use is not stated.",
+    )
+    users: list[str] = Field(
+        default_factory=list, description="Intended users, e.g. 'the churn analysts'."
+    )
+    limitations: list[str] = Field(
+        default_factory=list,
+        description="Known limitations (data it should not be used on, factors that degrade it); "
+        "the card adds the ones the run measured (small eval slices).",
+    )
+    owners: list[CardOwner] = Field(default_factory=list, description="Who owns the model.")
+    ethical_considerations: list[CardRisk] = Field(
+        default_factory=list,
+        description="Risks and their mitigations; the card adds one per "
+        "evaluate.sensitive_features entry, with its fairness metrics.",
+    )
+    license: str | None = Field(
+        None, description="SPDX identifier of the model's license (e.g. Apache-2.0), if any."
+    )

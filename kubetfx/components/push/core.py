@@ -7,6 +7,7 @@ infra blessing from infra_validate (the real server loads it and answers like th
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 from collections.abc import Callable
 
@@ -59,17 +60,31 @@ def run_from_artifacts(
     evaluation_uri: str,
     examples_uri: str,
     output_uri: str,
+    card_path: str | None = None,
     target=False,
+    best_hyperparameters: dict | None = None,
 ) -> PushResult:
     """The push step on its artifacts: the registry record says where the model came from
     (run, data fingerprint, headline metrics); push.destination deploys it (through `target`
-    when given: a KServeTarget or VertexTarget with its client, or None for the registry)."""
+    when given: a KServeTarget or VertexTarget with its client, or None for the registry).
+
+    Every pushed version carries its model card (model_card.py), written inside the version
+    so that it appears with it; `card_path` (the step's HTML artifact) gets the card's HTML:
+    the pushed version's, the registry's for a model already there, else the candidate's
+    with the reason nothing was pushed. `best_hyperparameters`: a tune step's result."""
+    from kubetfx.components.push import model_card
     from kubetfx.components.push.deploy import target_for
 
     if target is False:
         target = target_for(cfg)  # None: the registry only (push.destination 'local')
     data = read_ingest(examples_uri)
     metrics = read_metrics(evaluation_uri)
+    facts = model_card.read_facts(
+        cfg=cfg, run_name=run_name, model_dir=model_dir, ingest=data, metrics=metrics,
+        blessing=read_blessing(blessing_uri), infra=read_infra_blessing(infra_blessing_uri),
+        best_hyperparameters=best_hyperparameters,
+    )  # fmt: skip
+    card = model_card.VersionCard(facts, datetime.datetime.now(datetime.UTC).date().isoformat())
     if hasattr(target, "evaluation"):  # Vertex: imported as the new version's evaluation
         target.evaluation = metrics["candidate"].get("overall", {})
     record = {
@@ -83,11 +98,12 @@ def run_from_artifacts(
         },
         "metrics": headline(metrics["candidate"].get("overall", {})),
     }
+    registry = ModelRegistry(cfg.push.registry, cfg.push.model_name)
     result = run(
         model_dir=model_dir,
         blessing_uri=blessing_uri,
         infra_blessing_uri=infra_blessing_uri,
-        registry=ModelRegistry(cfg.push.registry, cfg.push.model_name),
+        registry=registry,
         metadata=record,
         promote=cfg.push.promote,
         deploy=target.deploy if target is not None else None,
@@ -97,7 +113,10 @@ def run_from_artifacts(
             model_name=cfg.push.model_name,
             rows=cfg.push.warmup_rows,
         ),
+        card=card,
     )
+    if card_path is not None:
+        fileio.write_text(card_path, _card_html(result, registry, card))
     if getattr(target, "uploaded", None) is not None:
         from kubetfx.components.push.vertex_lineage import model_version_name
 
@@ -121,10 +140,13 @@ def run(
     promote: bool = True,
     deploy: Callable[[ModelRegistry, int], str] | None = None,
     extra_files: Callable[[], dict[str, bytes]] | None = None,
+    card: Callable[[int, str | None], dict[str, bytes]] | None = None,
 ) -> PushResult:
     """Push a doubly blessed model. Otherwise the registry and the champion are untouched.
 
-    `extra_files()` (e.g. the warmup requests) are written into the version with the model.
+    `extra_files()` (e.g. the warmup requests) are written into the version with the model,
+    and `card(version, model_digest)` (the model card's files) once its number is final: if
+    it raises, no version appears.
     `deploy(registry, version)` (push.destination) runs after the version is in the registry and
     before it becomes the champion: if it raises, the previous model keeps serving, the
     champion stays, and the version remains in the registry as a challenger.
@@ -152,7 +174,10 @@ def run(
         "infra_blessing": infra.reasons,
     }
     extra = extra_files() if extra_files is not None else {}
-    version = registry.push(model_dir, record, make_champion=False, extra_files=extra)
+    version_files = (lambda number: card(number, digest)) if card is not None else None
+    version = registry.push(
+        model_dir, record, make_champion=False, extra_files=extra, version_files=version_files
+    )
     deployed = deploy(registry, version) if deploy is not None else ""
     if promote:
         registry.set_champion(version)
@@ -165,6 +190,18 @@ def run(
         promote,
         deployed,
     )
+
+
+def _card_html(result: PushResult, registry: ModelRegistry, card) -> str:
+    """The HTML the push step shows: the pushed version's card, the registry's card of the
+    same model already pushed, or the candidate's card saying why nothing was pushed."""
+    from kubetfx.components.registry import card_file
+
+    if result.pushed and card.rendered:
+        return card.rendered[card_file("html")].decode()
+    if result.version is not None and fileio.exists(registry.card_path(result.version, "html")):
+        return fileio.read_text(registry.card_path(result.version, "html"))
+    return card.unpushed(result.reason)[card_file("html")].decode()
 
 
 def warmup_files(

@@ -11,8 +11,10 @@ gives the previous one all traffic and undeploys the newest.
 
 from __future__ import annotations
 
+import json
 import time
 
+from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
 from kubetfx.components.gcp import aiplatform, api_errors, vertex_serving_image
 from kubetfx.components.registry import ModelRegistry
@@ -34,6 +36,15 @@ def canary_split(current: dict[str, int], canary_percent: int) -> dict[str, int]
     for key in order[: rest - sum(split.values())]:
         split[key] += 1
     return {"0": canary_percent, **split}
+
+
+def card_overview(registry: ModelRegistry, version: int) -> str:
+    """The overview line of the version's model card (the Vertex model's description); the
+    card's JSON, Markdown and HTML are inside the version, so in the uploaded artifact_uri."""
+    path = registry.card_path(version)
+    if not fileio.exists(path):
+        return f"{registry.model_name} version {version} (pushed without a model card)"
+    return json.loads(fileio.read_text(path))["model_details"]["overview"]
 
 
 class VertexTarget:
@@ -97,6 +108,7 @@ class VertexTarget:
         push = self.cfg.push
         name = push.model_name
         image = self.serving_image()
+        overview = card_overview(registry, version)
         with api_errors(DeployFailed, f"Vertex AI deployment of {name} version {version}"):
             parent = push.vertex.parent_model or getattr(
                 self._find(self.sdk.Model, name), "resource_name", None
@@ -112,6 +124,9 @@ class VertexTarget:
                     is_default_version=True,
                     version_aliases=[f"v{version}"],
                     labels={"kubetfx-version": str(version)},
+                    # The card's one line; its files travel in the artifact (assets.extra).
+                    description=overview,
+                    version_description=overview,
                     sync=True,
                     **self.where,
                 ),
