@@ -279,3 +279,106 @@ def test_vertex_tuning_is_one_hyperparameter_tuning_job_and_its_best_trial_wins(
     assert result.trials[2].objective is None and result.trials[2].error == "INFEASIBLE"
     with pytest.raises(ConfigError, match="no 'hyperband'"):
         tuning_vertex.build_job(_vertex_cfg(algorithm="hyperband"), *data, AnonymousCredentials())
+
+
+def test_a_distributed_search_runs_trials_on_workers_and_the_chief_collects_them(
+    penguins, tmp_path
+):
+    """KerasTuner's distributed mode for real, as tune.backend gke's pods run it: a chief
+    oracle and two workers as processes on loopback, told their role by their index."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    cfg, paths = penguins
+    search = {**SEARCH, "backend": "gke", "algorithm": "random", "epochs": 5}
+    cfg = cfg.model_copy(update={"tune": TuneConfig.model_validate(search)})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "result"
+    env = {**os.environ, "KUBETFX_ORACLE": f"127.0.0.1:{port}", "KUBETFX_ORACLE_BIND": "127.0.0.1"}
+    argv = [
+        sys.executable, "-m", "kubetfx.components.train.tuning", "--config-json", cfg.to_json(),
+        "--transformed-examples", paths["transformed"], "--transform-graph", paths["graph"],
+        "--distributed", str(out),
+    ]  # fmt: skip
+    pods = [
+        subprocess.Popen(
+            argv,
+            env={**env, "KUBETFX_WORKER_INDEX": str(index)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for index in range(3)
+    ]
+    try:
+        logs = [pod.communicate(timeout=600)[0] for pod in pods]
+    finally:
+        for pod in pods:
+            pod.kill()
+    assert [pod.returncode for pod in pods] == [0, 0, 0], "\n".join(logs)[-4000:]
+    result = tuning.read(str(out))
+    assert result.trials[0].trial_id == tuning.UNTUNED  # measured by the chief
+    assert len(result.trials) == 1 + SEARCH["max_trials"]
+    assert all(t.objective is not None and 1 <= t.epochs <= 5 for t in result.trials)
+    assert result.best.objective == min(t.objective for t in result.trials)
+    ran = [log.count("tune: trial ") for log in logs]
+    assert ran[0] == 0 and sum(ran[1:]) == SEARCH["max_trials"]  # the workers ran them all
+
+
+def test_gke_tuning_launches_one_indexed_job_whose_pod_0_is_the_oracle(monkeypatch):
+    """The pods tune.backend gke starts (schema-valid, pod 0's DNS name as the oracle, no
+    TF_CONFIG), the launcher loop against the fake Kubernetes API, and the result read back
+    from where the chief wrote it (ram://, read through tf.io.gfile as gs:// would be)."""
+    import uuid
+
+    import kubernetes_validate
+
+    from kubetfx.components.train import gke_manifests
+    from tests.component.fake_kube import FakeKube
+    from tests.component.test_cluster_training import _success_ticks
+    from tests.infra.test_manifests import KUBERNETES_VERSION
+
+    root = f"ram://kubetfx-{uuid.uuid4().hex}/root"
+    cfg = PipelineConfig.model_validate(
+        {
+            "pipeline_root": root,
+            "images": {"components": "registry.example/kubetfx-components@sha256:abc"},
+            "train": {"gke": {"poll_seconds": 0.01}},
+            "tune": {**SEARCH, "backend": "gke", "parallel_trials": 2},
+        }
+    )
+    name = "kubetfx-tune-ok"
+    kube = FakeKube(_success_ticks(name, workers=3))
+    trial = tuning.Trial(tuning.UNTUNED, {"units": 32}, 0.1, 9, 2.0)
+    chief = tuning.SearchResult("val_loss", False, "bayesian", "gke", trial, [trial])
+    created = {}
+
+    def the_chief_writes_its_result(namespace, body):
+        created["job"] = body
+        tuning.write(chief, f"{root}/tuning/{name}")  # what pod 0 does at the end
+        return FakeKube.create_job(kube, namespace, body)
+
+    kube.create_job = the_chief_writes_its_result
+    data = ("gs://b/run/transformed", "gs://b/run/graph")
+    result = remote.gke_tune(
+        cfg=cfg, transformed_uri=data[0], graph_uri=data[1], kube=kube, name=name
+    )
+    assert result == chief and kube.objects == {}  # read back; Job and Service deleted
+    job = created["job"]
+    kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+    assert job["spec"]["completions"] == job["spec"]["parallelism"] == 3  # the chief + 2
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "kubetfx.components.train.tuning"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KUBETFX_ORACLE"] == f"{name}-0.{name}.kubeflow.svc:2222" and "TF_CONFIG" not in env
+    args = container["args"]
+    assert args[args.index("--distributed") + 1] == f"{root}/tuning/{name}"
+    assert args[args.index("--transformed-examples") + 1] == data[0]
+    assert gke_manifests.INDEX_ENV in env  # each pod's role comes from its completion index
+    local = cfg.model_copy(update={"pipeline_root": "/tmp/root"})
+    with pytest.raises(ConfigError, match="pipeline_root: tuning pods write"):
+        remote.gke_tune(cfg=local, transformed_uri=data[0], graph_uri=data[1], kube=kube)

@@ -41,6 +41,9 @@ class Launch:
     timeout_seconds: int
     ttl_seconds: int
     use_jobset: bool
+    module: str = "kubetfx.components.train"  # what each pod runs: python -m MODULE ARGS
+    tf_config: bool = True  # TF_CONFIG for multi-worker training (a tuning search: none)
+    env: tuple[tuple[str, str], ...] = ()  # more environment, the same in every pod
 
     @property
     def selector(self) -> str:
@@ -100,13 +103,14 @@ def pod_template(launch: Launch) -> dict:
     container = {
         "name": "worker",
         "image": launch.image,
-        "command": ["python", "-m", "kubetfx.components.train"],
+        "command": ["python", "-m", launch.module],
         "args": list(launch.args),
         "ports": [{"name": PORT_NAME, "containerPort": launch.port, "protocol": "TCP"}],
         # The index first: Kubernetes expands $(VAR) only from variables defined before.
         "env": [
             {"name": INDEX_ENV, "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}},
-            {"name": "TF_CONFIG", "value": tf_config(launch)},
+            *([{"name": "TF_CONFIG", "value": tf_config(launch)}] if launch.tf_config else []),
+            *({"name": name, "value": value} for name, value in launch.env),
             {"name": "PYTHONUNBUFFERED", "value": "1"},  # logs reach the launcher as written
             {"name": "HOME", "value": "/tmp"},  # the root filesystem is read-only
         ],

@@ -122,7 +122,7 @@ def tune_step(
             cfg=cfg, transformed_uri=transformed_uri, graph_uri=graph_uri
         )
     elif cfg.tune.backend == "gke":
-        raise ConfigError("tune.backend: 'gke' is not built yet; use 'local' or 'vertex'")
+        result = gke_tune(cfg=cfg, transformed_uri=transformed_uri, graph_uri=graph_uri)
     else:
         run_trial = tuning.trial_runner(
             cfg=cfg, transformed_uri=transformed_uri, graph_uri=graph_uri
@@ -134,3 +134,39 @@ def tune_step(
     tuning.write(result, output_uri)
     fileio.write_text(report_path, tuning.render_html(result))
     return result
+
+
+def gke_tune(
+    *, cfg: PipelineConfig, transformed_uri: str, graph_uri: str, kube=None, name: str = ""
+):
+    """tune.backend 'gke': KerasTuner's distributed mode as tune.parallel_trials + 1 pods of
+    one Indexed Job (the training launcher's pattern, cluster.steps.train's resources). Pod 0
+    serves the oracle at its stable DNS name and writes the result under the pipeline root;
+    the others run trials. The step waits for the Job and reads the result."""
+    import dataclasses
+
+    from kubetfx.components.k8s import Kube
+    from kubetfx.components.train import gke, gke_manifests, tuning
+
+    if not fileio.is_remote(cfg.pipeline_root):
+        raise ConfigError(
+            f"pipeline_root: tuning pods write their result to a bucket the step reads, got "
+            f"{cfg.pipeline_root!r}; use gs://..."
+        )
+    name = name or f"kubetfx-tune-{uuid.uuid4().hex[:8]}"
+    result_uri = fileio.join(cfg.pipeline_root, "tuning", name)
+    args = [
+        "--config-json", cfg.to_json(), "--transformed-examples", transformed_uri,
+        "--transform-graph", graph_uri, "--distributed", result_uri,
+    ]  # fmt: skip
+    one = cfg.model_copy(update={"train": cfg.train.model_copy(update={"workers": 1})})
+    launch = dataclasses.replace(
+        gke_manifests.plan(one, name, args),
+        workers=cfg.tune.parallel_trials + 1,
+        module="kubetfx.components.train.tuning",
+        tf_config=False,
+    )
+    oracle = gke_manifests.worker_hosts(launch)[0]  # pod 0's name and port
+    launch = dataclasses.replace(launch, env=((tuning.ORACLE_ENV, oracle),))
+    gke.run(kube or Kube.connect(), launch, cfg.train.gke.poll_seconds)
+    return tuning.read(result_uri)

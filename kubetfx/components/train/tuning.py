@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 
 from kubetfx.components import fileio
@@ -30,6 +31,7 @@ from kubetfx.errors import ConfigError
 
 BEST_FILE = "best_hyperparameters.json"
 UNTUNED = "untuned"
+EPOCHS_METRIC = "kubetfx_epochs"  # reported with each trial's objective (distributed mode)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,9 +183,14 @@ def search(
             return Trial(trial_id, values, None, 0, time.monotonic() - started, str(e))
         return Trial(trial_id, values, value, ran, time.monotonic() - started)
 
-    start = untuned_values(cfg, tune)
-    trials.append(measured(UNTUNED, start, tune.epochs))
-    log(f"tune: untuned {start}: {tune.objective} {trials[-1].objective}")
+    # KerasTuner's distributed mode (tune.backend gke): the chief serves the oracle, every
+    # other process ("tuner0", ...) runs trials it asks the chief for.
+    role = os.environ.get("KERASTUNER_TUNER_ID")
+    chief = role is None or "chief" in role
+    if chief:
+        start = untuned_values(cfg, tune)
+        trials.append(measured(UNTUNED, start, tune.epochs))
+        log(f"tune: untuned {start}: {tune.objective} {trials[-1].objective}")
 
     class Tuner(kt.engine.base_tuner.BaseTuner):
         def run_trial(self, trial, *args, **kwargs):
@@ -197,7 +204,7 @@ def search(
                 f"{tune.objective} {done.objective}")  # fmt: skip
             if done.objective is None:
                 raise kt.errors.FailedTrialError(done.error)
-            return {tune.objective: done.objective}
+            return {tune.objective: done.objective, EPOCHS_METRIC: done.epochs}
 
     tuner = Tuner(
         oracle=oracle(tune, cfg.seed),
@@ -206,6 +213,10 @@ def search(
         overwrite=True,
     )
     tuner.search()
+    if not chief:
+        return None  # a worker: the chief has every trial
+    if role is not None:  # the chief: the workers' trials, as its oracle recorded them
+        trials += [_from_oracle(t, tune.objective) for t in tuner.oracle.trials.values()]
     best = trials[0]
     for trial in trials[1:]:
         best = better(best, trial, tune.maximize)
@@ -214,6 +225,17 @@ def search(
             f"tune: every trial failed (first error: {trials[0].error}); check tune.search_space"
         )
     return SearchResult(tune.objective, tune.maximize, tune.algorithm, tune.backend, best, trials)
+
+
+def _from_oracle(trial, objective: str) -> Trial:
+    """A trial another process ran, from the chief oracle's record of it."""
+    values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+    epochs = (
+        trial.metrics.get_last_value(EPOCHS_METRIC) if trial.metrics.exists(EPOCHS_METRIC) else 0
+    )
+    value = trial.metrics.get_best_value(objective) if trial.metrics.exists(objective) else None
+    error = "" if value is not None else f"{trial.status}: {trial.message or ''}".strip(": ")
+    return Trial(trial.trial_id, values, value, int(epochs or 0), 0.0, error)
 
 
 def write(result: SearchResult, output_uri: str) -> None:
@@ -361,6 +383,30 @@ def render_html(result: SearchResult) -> str:
     )
 
 
+ORACLE_ENV = "KUBETFX_ORACLE"  # host:port of replica 0, where the chief oracle listens
+
+
+def _distributed(cfg, run_trial, output_uri: str) -> int:
+    """One replica of a distributed search: its role from its index, as KerasTuner reads it."""
+    import tempfile
+
+    from kubetfx.components.train.gke_manifests import INDEX_ENV
+
+    index = int(os.environ[INDEX_ENV])
+    host, _, port = os.environ[ORACLE_ENV].rpartition(":")
+    os.environ["KERASTUNER_TUNER_ID"] = "chief" if index == 0 else f"tuner{index - 1}"
+    # The chief listens on every interface of its pod (KUBETFX_ORACLE_BIND: a test's loopback).
+    bind = os.environ.get("KUBETFX_ORACLE_BIND", "0.0.0.0")
+    os.environ["KERASTUNER_ORACLE_IP"] = bind if index == 0 else host
+    os.environ["KERASTUNER_ORACLE_PORT"] = port
+    with tempfile.TemporaryDirectory(prefix="kubetfx-tune-") as workdir:
+        result = search(run_trial=run_trial, tune=cfg.tune, cfg=cfg.train, workdir=workdir)
+    if result is not None:
+        write(result, output_uri)
+        print(f"tune: best {result.best.values}: {result.objective} {result.best.objective}")
+    return 0
+
+
 METRIC_FILE = "/tmp/hypertune/output.metrics"  # cloudml-hypertune's default; env overrides
 
 
@@ -409,6 +455,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-json", required=True)
     parser.add_argument("--transformed-examples", required=True)
     parser.add_argument("--transform-graph", required=True)
+    parser.add_argument(
+        "--distributed",
+        metavar="OUTPUT_URI",
+        help="KerasTuner's distributed mode (tune.backend gke): replica 0 serves the oracle "
+        "and writes the result to OUTPUT_URI, the others run trials",
+    )
     args, rest = parser.parse_known_args(argv)
     cfg = PipelineConfig.from_json(args.config_json)
     values = {}
@@ -420,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     run_trial = trial_runner(
         cfg=cfg, transformed_uri=args.transformed_examples, graph_uri=args.transform_graph
     )
+    if args.distributed:
+        return _distributed(cfg, run_trial, args.distributed)
     value, epochs = run_trial(values, cfg.tune.epochs)
     path = report_metric(cfg.tune.objective, value, epochs)
     print(f"tune trial {values}: {cfg.tune.objective} {value} after {epochs} epochs -> {path}")
