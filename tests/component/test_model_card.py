@@ -4,6 +4,7 @@ penguins model trained once per session, evaluated here by TFMA, pushed into a r
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -141,7 +142,7 @@ def test_the_card_holds_data_blessing_checks_infra_and_lineage(run):
     assert "## Behavioral checks\n\n- year set to each of" in docs
     assert "INFRA_BLESSED (mode subprocess): 32 eval examples" in docs
     assert "train.epochs: 60" in docs and "train.learning_rate" in docs
-    assert "Tuned hyperparameters (best_hyperparameters)" in docs
+    assert "## Tuned hyperparameters (best_hyperparameters)\n\n- none: no tune step" in docs
     digest = model_digest(run["paths"]["model"])
     assert f"model digest: {digest}" in docs and "run: run-card" in docs
     assert "images.components: kubetfx-components:dev" in docs
@@ -260,6 +261,25 @@ def test_a_card_without_a_run_context_is_still_valid():
     assert card.mct["considerations"]["use_cases"][0]["description"].startswith("not stated")
     assert card.mct["model_parameters"]["data"][0]["link"] == "file:///data/h%2A.csv"
     assert "<script" not in model_card.files(card)[card_file("html")].decode()
+
+
+def test_tuned_values_fill_their_slot_and_an_enabled_tune_is_not_hidden(run):
+    cfg = run["artifacts"]["cfg"]
+    facts = model_card.read_facts(
+        cfg=cfg.model_copy(update={"tune": cfg.tune.model_copy(update={"enabled": True})}),
+        run_name="r", model_dir=run["paths"]["model"], ingest=read_ingest(run["paths"]["examples"]),
+        metrics=read_metrics(run["artifacts"]["evaluation_uri"]),
+        blessing=model_card.Blessing(True, ["ok"]), infra=model_card.InfraResult(True, ["ok"]),
+    )  # fmt: skip
+    tuned = dict(model_card.sections(facts, 1, None))[
+        "Tuned hyperparameters (best_hyperparameters)"
+    ]
+    assert tuned == [model_card.NOT_PASSED]
+    facts = dataclasses.replace(facts, best_hyperparameters={"learning_rate": 0.003, "units": 24})
+    tuned = dict(model_card.sections(facts, 1, None))[
+        "Tuned hyperparameters (best_hyperparameters)"
+    ]
+    assert tuned == ["learning_rate: 0.003", "units: 24"]
 
 
 def test_the_push_step_declares_the_card_as_html():

@@ -26,6 +26,10 @@ from kubetfx.components.registry import card_file
 
 SCHEMA_VERSION = "0.0.2"
 BEHAVIOR = "behavior: "
+NOT_PASSED = (
+    "tune.enabled is true: train used the tune step's best values over the train.* above, and "
+    "the push step does not receive them yet (see the tune step's best_hyperparameters)"
+)
 SMALL_SLICE = 30  # eval examples: fewer and the slice's metrics are named as a limitation
 Z95 = 1.959964  # two-sided 95% normal quantile (Wilson score interval)
 TRAIN_KEYS = (
@@ -56,6 +60,7 @@ class Facts:
     lineage: dict  # images, registry, destination, promote
     human: dict  # the model_card config section
     best_hyperparameters: dict | None = None  # a tune step's result, when one ran
+    tune_enabled: bool = False  # tune.enabled: train used the search's values over train.*
 
     @property
     def candidate(self) -> dict:
@@ -109,6 +114,7 @@ def read_facts(*, cfg, run_name: str, model_dir: str, ingest: IngestResult, metr
         },
         human=cfg.model_card.model_dump(),
         best_hyperparameters=best_hyperparameters,
+        tune_enabled=cfg.tune.enabled,
     )
 
 
@@ -327,6 +333,7 @@ def sections(facts: Facts, version: int | None, digest: str | None) -> list[tupl
                              facts.hyperparameters.items()]),
         ("Tuned hyperparameters (best_hyperparameters)", (
             [f"{k}: {json.dumps(v)}" for k, v in tuned.items()] if tuned
+            else [NOT_PASSED] if facts.tune_enabled
             else ["none: no tune step ran for this model"]
         )),
         ("Lineage", [
