@@ -16,7 +16,7 @@ from kubetfx.components import fileio
 from kubetfx.components.config import PipelineConfig
 from kubetfx.components.contracts import read_ingest, read_metrics
 from kubetfx.components.infra_validate import core as infra_validate
-from kubetfx.components.push import core, model_card
+from kubetfx.components.push import core, model_card, model_card_text
 from kubetfx.components.registry import ModelRegistry, card_file, model_digest
 from kubetfx.errors import RegistryError
 from tests.component.test_modeling import _evaluate
@@ -274,7 +274,7 @@ def test_tuned_values_fill_their_slot_and_an_enabled_tune_is_not_hidden(run):
     tuned = dict(model_card.sections(facts, 1, None))[
         "Tuned hyperparameters (best_hyperparameters)"
     ]
-    assert tuned == [model_card.NOT_PASSED]
+    assert tuned == [model_card_text.NOT_PASSED]
     facts = dataclasses.replace(facts, best_hyperparameters={"learning_rate": 0.003, "units": 24})
     tuned = dict(model_card.sections(facts, 1, None))[
         "Tuned hyperparameters (best_hyperparameters)"

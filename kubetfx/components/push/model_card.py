@@ -21,15 +21,18 @@ import urllib.parse
 
 from kubetfx.components.contracts import Blessing, InfraResult, IngestResult
 from kubetfx.components.push import model_card_render as render
-from kubetfx.components.push.model_card_render import FAIRNESS_PREFIX, FAIRNESS_RATES
+from kubetfx.components.push.model_card_render import FAIRNESS_PREFIX
+from kubetfx.components.push.model_card_text import (
+    champion_version,
+    documentation,
+    fairness_rows,
+    is_diff,
+    ordered_slices,
+    sections,
+)
 from kubetfx.components.registry import card_file
 
 SCHEMA_VERSION = "0.0.2"
-BEHAVIOR = "behavior: "
-NOT_PASSED = (
-    "tune.enabled is true: train used the tune step's best values over the train.* above, and "
-    "the push step does not receive them yet (see the tune step's best_hyperparameters)"
-)
 SMALL_SLICE = 30  # eval examples: fewer and the slice's metrics are named as a limitation
 Z95 = 1.959964  # two-sided 95% normal quantile (Wilson score interval)
 TRAIN_KEYS = (
@@ -129,19 +132,6 @@ def wilson(p: float, n: float) -> tuple[float, float]:
     return low, high
 
 
-def _ordered_slices(metrics: dict) -> list[str]:
-    return sorted(metrics, key=lambda s: (s != "overall", s))
-
-
-def _is_diff(name: str) -> bool:
-    return name.split("[")[0].endswith("_diff")
-
-
-def champion_version(blessing: Blessing) -> str:
-    base = os.path.basename((blessing.baseline or "").rstrip("/"))
-    return base if base.isdigit() else (blessing.baseline or "")
-
-
 def _interval(facts: Facts, slice_name: str, metric: str) -> tuple[float, float] | None:
     """TFMA's 95% interval when evaluate computed one (metrics.json "intervals"), else a
     Wilson interval for accuracy (a proportion of the slice's examples)."""
@@ -158,10 +148,10 @@ def performance_metrics(facts: Facts) -> list[dict]:
     champion comparison, given as the champion's own values instead) with its 95% interval,
     then the champion's overall metrics."""
     found = []
-    for name in _ordered_slices(facts.candidate):
+    for name in ordered_slices(facts.candidate):
         values = facts.candidate[name]
         for metric in sorted(values):
-            if _is_diff(metric):
+            if is_diff(metric):
                 continue
             entry = {"type": metric, "value": repr(float(values[metric])), "slice": name}
             interval = _interval(facts, name, metric)
@@ -171,29 +161,11 @@ def performance_metrics(facts: Facts) -> list[dict]:
             found.append(entry)
     champion = champion_version(facts.blessing)
     for metric in sorted(facts.champion):
-        if not _is_diff(metric) and not metric.startswith(FAIRNESS_PREFIX):
+        if not is_diff(metric) and not metric.startswith(FAIRNESS_PREFIX):
             value = repr(float(facts.champion[metric]))
             found.append({"type": f"{metric} of champion {champion}", "value": value,
                           "slice": "overall"})  # fmt: skip
     return found
-
-
-def fairness_rows(facts: Facts) -> list[dict]:
-    """Per sensitive feature and rate (false positive/negative, per class): each slice's value
-    and the gap between the highest and lowest."""
-    rows = []
-    for feature in facts.sensitive_features:
-        slices = {s: v for s, v in facts.candidate.items() if s.startswith(f"{feature}=")}
-        names = sorted({m for v in slices.values() for m in v if m.startswith(FAIRNESS_PREFIX)})
-        for metric in names:
-            if _is_diff(metric) or not any(rate in metric for rate in FAIRNESS_RATES):
-                continue
-            by_slice = {s: v[metric] for s, v in sorted(slices.items()) if metric in v}
-            if by_slice:
-                gap = max(by_slice.values()) - min(by_slice.values())
-                rows.append({"feature": feature, "metric": metric.removeprefix(FAIRNESS_PREFIX),
-                             "values": by_slice, "gap": gap})  # fmt: skip
-    return rows
 
 
 def _dataset(facts: Facts, split: str) -> dict:
@@ -257,7 +229,7 @@ def overview(facts: Facts, version: int | None) -> str:
 
 def _measured_limitations(facts: Facts) -> list[str]:
     found = []
-    for name in _ordered_slices(facts.candidate):
+    for name in ordered_slices(facts.candidate):
         n = facts.candidate[name].get("example_count")
         if name != "overall" and n is not None and n < SMALL_SLICE:
             found.append(
@@ -286,72 +258,6 @@ def _risks(facts: Facts) -> list[dict]:
             f"threshold {facts.decision_threshold} on the eval split; {measured}",
         })  # fmt: skip
     return risks
-
-
-def sections(facts: Facts, version: int | None, digest: str | None) -> list[tuple[str, list]]:
-    """The narrative the schema has no structured place for, as (title, lines)."""
-    blessing, infra = facts.blessing, facts.infra
-    gate = (
-        [
-            f"gate: evaluate.thresholds, {name}: {json.dumps(t)}"
-            for name, t in facts.thresholds.items()
-        ]
-        if blessing.gate == "thresholds"
-        else ["gate: the default (evaluate.thresholds is empty): beat a naive predictor"]
-    )
-    verdict = f"{blessing.marker}: " + ("pushed" if blessing.blessed else "not pushed")
-    reasons = [r for r in blessing.reasons if not r.startswith(BEHAVIOR)]
-    champion = champion_version(facts.blessing)
-    comparison = [
-        f"{m}: candidate {facts.candidate.get('overall', {}).get(m, float('nan')):.4f}, "
-        f"champion {v:.4f}"
-        for m, v in sorted(facts.champion.items())
-        if not _is_diff(m) and not m.startswith(FAIRNESS_PREFIX)
-    ] or ["no champion to compare with: the first model of this registry"]
-    checks = [r.removeprefix(BEHAVIOR) for r in blessing.reasons if r.startswith(BEHAVIOR)]
-    fairness = [
-        f"{r['feature']}: {r['metric']} "
-        + ", ".join(f"{s} {v:.4f}" for s, v in r["values"].items())
-        + f" (gap {r['gap']:.4f})"
-        for r in fairness_rows(facts)
-    ] or ["no sensitive features (evaluate.sensitive_features is empty)"]
-    tuned = facts.best_hyperparameters
-    lineage = facts.lineage
-    return [
-        ("Gate and blessing", [verdict, *gate, *reasons,
-                               f"champion compared with: {champion or 'none'}"]),
-        ("Champion comparison", comparison),
-        ("Behavioral checks", checks or ["none configured (evaluate.invariance, directional)"]),
-        ("Fairness", fairness),
-        ("Infra validation", [
-            f"{'INFRA_BLESSED' if infra.blessed else 'INFRA_NOT_BLESSED'} (mode "
-            f"{infra.mode or 'unknown'}): {infra.examples} eval examples, ready in "
-            f"{infra.ready_seconds} s, largest difference from the model {infra.max_abs_diff}",
-            *infra.reasons,
-        ]),
-        ("Hyperparameters", [f"train.{k}: {json.dumps(v)}" for k, v in
-                             facts.hyperparameters.items()]),
-        ("Tuned hyperparameters (best_hyperparameters)", (
-            [f"{k}: {json.dumps(v)}" for k, v in tuned.items()] if tuned
-            else [NOT_PASSED] if facts.tune_enabled
-            else ["none: no tune step ran for this model"]
-        )),
-        ("Lineage", [
-            f"run: {facts.run_name}", f"pipeline: {facts.pipeline_name}",
-            f"data: {facts.data_path} (fingerprint {facts.ingest.fingerprint})",
-            f"images.components: {lineage['images'].get('components')}",
-            f"images.server: {lineage['images'].get('server')}",
-            f"registry: {lineage['registry']}/{facts.model_name}/"
-            + (str(version) if version is not None else "(not pushed)"),
-            f"model digest: {digest or 'none (a model without fingerprint.pb)'}",
-            f"push.destination: {lineage['destination']}, push.promote: {lineage['promote']}",
-        ]),
-    ]  # fmt: skip
-
-
-def documentation(parts: list[tuple[str, list]]) -> str:
-    return "\n\n".join(f"## {title}\n\n" + "\n".join(f"- {line}" for line in lines)
-                       for title, lines in parts)  # fmt: skip
 
 
 def build(facts: Facts, *, version: int | None, date: str, digest: str | None = None,
