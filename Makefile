@@ -77,6 +77,7 @@ bench: $(STAMP) $(SERVING_STAMP) ## all benchmarks (~50 min; BENCH_ROWS=100000 i
 	test -f model_registry/penguins/champion.json || $(BIN)/kubetfx run
 	$(BIN)/python -m bench.serving
 	$(BIN)/python -m bench.containers
+	$(BIN)/python -m bench.tune
 	cat bench/results.md
 	$(BIN)/python -m bench.docs
 
