@@ -92,9 +92,18 @@ def _read_step(run_dir: str, name: str, previous_mtime: float | None) -> StepRes
 def collect(
     run_dir: str, steps: list[str], failed_task: str | None, started: float
 ) -> list[StepResult]:
-    results, previous = [], started
+    """Each step's result, its seconds measured from the end of the step that finished just
+    before it (kfp.local runs them one at a time, not always in the order listed)."""
+    ends = {}
     for name in steps:
-        step = _read_step(run_dir, name, previous)
+        output_file = os.path.join(run_dir, name, EXECUTOR_OUTPUT)
+        if os.path.exists(output_file):
+            ends[name] = os.path.getmtime(output_file)
+    in_order = sorted(ends, key=ends.get)
+    before = {n: ends[in_order[i - 1]] if i else started for i, n in enumerate(in_order)}
+    results = []
+    for name in steps:
+        step = _read_step(run_dir, name, before.get(name, started))
         if name == failed_task:
             step.status = "FAILED"
             task_dir = os.path.join(run_dir, name)
@@ -102,8 +111,6 @@ def collect(
                 output: {"uri": os.path.join(task_dir, output), "metadata": {}}
                 for output in (sorted(os.listdir(task_dir)) if os.path.isdir(task_dir) else [])
             }
-        if step.status == "SUCCEEDED":
-            previous = os.path.getmtime(os.path.join(run_dir, name, EXECUTOR_OUTPUT))
         results.append(step)
     return results
 
@@ -189,6 +196,7 @@ def run(cfg: PipelineConfig, pipeline, verbose: bool = False, kind: str = "train
             "ignore", message=".*non-Python base image.*", category=RuntimeWarning
         )
         runner = local.SubprocessRunner(use_venv=False)
+    allow_unwired_optional_inputs()
     before = set(os.listdir(root))
     local.init(runner=runner, pipeline_root=root, raise_on_error=True)
     started, error, failed_task = time.time(), None, None
@@ -215,6 +223,31 @@ def run(cfg: PipelineConfig, pipeline, verbose: bool = False, kind: str = "train
 
 
 ENGINE_SOCKET = "/run/kubetfx-engine.sock"  # where infra_validate's container sees the API
+
+
+def allow_unwired_optional_inputs() -> None:
+    """kfp 2.13's local runner reads every input artifact a component declares from the task's
+    arguments, so an optional one the pipeline does not wire (train's best_hyperparameters
+    without a tune step) fails with a KeyError before the step starts. The cluster backends
+    leave it out, and the executor then passes None; make the local runner do the same by
+    dropping such inputs from the component spec it builds the executor input from."""
+    from kfp.local import executor_input_utils
+
+    construct = executor_input_utils.construct_executor_input
+    if getattr(construct, "kubetfx", False):
+        return
+
+    def construct_executor_input(component_spec, arguments, task_root, block_input_artifact):
+        definitions = component_spec.input_definitions.artifacts
+        unwired = [k for k, d in definitions.items() if d.is_optional and k not in arguments]
+        if unwired:
+            component_spec = type(component_spec).FromString(component_spec.SerializeToString())
+            for key in unwired:
+                del component_spec.input_definitions.artifacts[key]
+        return construct(component_spec, arguments, task_root, block_input_artifact)
+
+    construct_executor_input.kubetfx = True
+    executor_input_utils.construct_executor_input = construct_executor_input
 
 
 def step_container(client, image: str, command: list[str], volumes: dict) -> int:

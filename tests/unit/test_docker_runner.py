@@ -168,3 +168,50 @@ def test_the_server_image_is_needed_only_when_infra_validate_serves_in_docker(
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
     with pytest.raises(ConfigError, match="unix socket, and DOCKER_HOST is 'tcp://"):
         check_docker_run(_config(root, images={"server": "x"}), "training")
+
+
+def test_step_seconds_follow_the_order_steps_finished_in(tmp_path):
+    """kfp.local may run steps in another order than the listed one (ingest before
+    baseline): each step's seconds run from the end of the one that finished before it."""
+    import os
+    import time
+
+    from kubetfx.runners.local import collect
+
+    started = time.time()
+    for name, end in (("ingest", 5), ("baseline", 7), ("statistics", 10)):
+        (tmp_path / name).mkdir()
+        record = tmp_path / name / "executor_output.json"
+        record.write_text("{}")
+        os.utime(record, (started + end, started + end))
+    steps = collect(str(tmp_path), ["baseline", "ingest", "statistics", "push"], None, started)
+    seconds = {s.name: s.seconds for s in steps}
+    assert seconds == {"baseline": 2, "ingest": 5, "statistics": 3, "push": None}
+    assert steps[-1].status == "NOT RUN"
+
+
+def test_an_optional_input_the_pipeline_does_not_wire_reaches_the_step_as_none(tmp_path):
+    """kfp 2.13's local runner fails on an unwired optional input artifact (train's
+    best_hyperparameters without tune); kubetfx's runner leaves it out as a cluster does."""
+    import importlib.util
+
+    from kfp import dsl, local
+
+    from kubetfx.runners.local import allow_unwired_optional_inputs
+
+    # A module of its own: this one's `from __future__ import annotations` hides the types.
+    source = tmp_path / "optional_consumer.py"
+    source.write_text(
+        "from kfp import dsl\n\n\n"
+        "def consumer(extra: dsl.Input[dsl.Artifact] = None) -> str:\n"
+        "    return 'none' if extra is None else extra.uri\n"
+    )
+    spec = importlib.util.spec_from_file_location("optional_consumer", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    consumer = dsl.component(module.consumer, install_kfp_package=False)
+
+    allow_unwired_optional_inputs()
+    allow_unwired_optional_inputs()  # idempotent
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path))
+    assert consumer().output == "none"
