@@ -137,6 +137,14 @@ def default_slices(schema, label: str, max_values: int = 10) -> list[str]:
 # "candidate" and named under "undefined": readers see it missing, never as 0.
 
 METRICS_FILE = "metrics.json"
+# The tune step's result (kubetfx/components/train/tuning.py writes it): every trial and the
+# best one, whose values train applied.
+TUNED_FILE = "best_hyperparameters.json"
+
+
+def read_tuned(tune_uri: str) -> dict:
+    """The best values the tune step found (what train used over its config)."""
+    return json.loads(fileio.read_text(fileio.join(tune_uri, TUNED_FILE)))["best"]["values"]
 
 
 def read_metrics(evaluation_uri: str) -> dict:

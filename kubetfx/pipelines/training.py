@@ -143,6 +143,8 @@ def build(cfg: PipelineConfig, target: targets.Target = "local"):
             infra_blessing=infra.outputs["infra_blessing"],
             evaluation=evaluated.outputs["evaluation"],
             examples=examples,
+            # The model card lists the tuned values train used.
+            **({"best_hyperparameters": data["best_hyperparameters"]} if cfg.tune.enabled else {}),
         )
 
     pipeline = dsl.pipeline(

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from kubetfx.components.config import PipelineConfig, TrainConfig, TuneConfig
+from kubetfx.components.contracts import read_tuned
 from kubetfx.components.train import remote, tuning
 from kubetfx.errors import ConfigError
 
@@ -76,6 +77,7 @@ def test_the_search_runs_every_trial_and_its_best_is_no_worse_than_untuned(searc
         assert trial.values["units"] in (8, 16, 24, 32) and trial.values["layers"] in (1, 2)
     written = tuning.read(str(out / "best"))
     assert written == result and result.metadata()["trials"] == 4
+    assert read_tuned(str(out / "best")) == result.best.values  # what push puts on the card
     page = (out / "report.html").read_text()
     assert 'id="tuning-objective"' in page and "<script" not in page
     assert page.count("<rect") == len(result.trials) and "trial untuned" in page
@@ -165,13 +167,14 @@ def test_the_tune_step_feeds_train_only_when_enabled(tmp_path, target):
         return tasks, tasks["train"]["inputs"].get("artifacts", {})
 
     tasks, inputs = train_inputs(True)
-    assert inputs["best_hyperparameters"]["taskOutputArtifact"] == {
-        "outputArtifactKey": "best_hyperparameters",
-        "producerTask": "tune",
-    }
+    from_tune = {"outputArtifactKey": "best_hyperparameters", "producerTask": "tune"}
+    assert inputs["best_hyperparameters"]["taskOutputArtifact"] == from_tune
+    pushed = tasks["push"]["inputs"]["artifacts"]["best_hyperparameters"]  # for the card
+    assert pushed["taskOutputArtifact"] == from_tune
     assert set(tasks["tune"]["inputs"]["artifacts"]) == {"transformed_examples", "transform_graph"}
     tasks, inputs = train_inputs(False)
     assert "tune" not in tasks and "best_hyperparameters" not in inputs
+    assert "best_hyperparameters" not in tasks["push"]["inputs"]["artifacts"]
 
 
 def test_the_result_round_trips_as_json():

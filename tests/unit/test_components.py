@@ -95,6 +95,7 @@ def test_push_wrapper_passes_paths_and_records_the_outcome(monkeypatch, tmp_path
     assert stage.kwargs["run_name"] == "run-1"
     assert stage.kwargs["model_dir"] == artifacts["model"].path
     assert stage.kwargs["output_uri"] == artifacts["pushed_model"].path
+    assert stage.kwargs["tuned_uri"] == artifacts["best_hyperparameters"].path  # for the card
     assert artifacts["pushed_model"].metadata == {
         "pushed": True,
         "version": 7,

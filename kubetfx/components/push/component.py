@@ -11,6 +11,7 @@ def push(
     config: str, run_name: str, model: Input[Model], blessing: Input[Artifact],
     infra_blessing: Input[Artifact], evaluation: Input[Artifact], examples: Input[Dataset],
     pushed_model: Output[Model], vertex_model: Output[VertexModel], model_card: Output[HTML],
+    best_hyperparameters: Input[Artifact] = None,
 ) -> NamedTuple("PushOutputs", gcp_resources=str):  # fmt: skip
     from kubetfx.components.config import PipelineConfig
     from kubetfx.components.push import core
@@ -20,6 +21,7 @@ def push(
         cfg=cfg, run_name=run_name, model_dir=model.path, blessing_uri=blessing.path,
         infra_blessing_uri=infra_blessing.path, evaluation_uri=evaluation.path,
         examples_uri=examples.path, output_uri=pushed_model.path, card_path=model_card.path,
+        tuned_uri=best_hyperparameters.path if best_hyperparameters else None,
     )  # fmt: skip
     pushed_model.metadata.update(result.metadata(cfg.push.destination))
     return (core.record_vertex_model(result=result, cfg=cfg, artifact=vertex_model),)

@@ -20,6 +20,7 @@ from kubetfx.components.contracts import (
     read_infra_blessing,
     read_ingest,
     read_metrics,
+    read_tuned,
 )
 from kubetfx.components.registry import ModelRegistry, model_digest
 
@@ -62,7 +63,7 @@ def run_from_artifacts(
     output_uri: str,
     card_path: str | None = None,
     target=False,
-    best_hyperparameters: dict | None = None,
+    tuned_uri: str | None = None,
 ) -> PushResult:
     """The push step on its artifacts: the registry record says where the model came from
     (run, data fingerprint, headline metrics); push.destination deploys it (through `target`
@@ -71,7 +72,7 @@ def run_from_artifacts(
     Every pushed version carries its model card (model_card.py), written inside the version
     so that it appears with it; `card_path` (the step's HTML artifact) gets the card's HTML:
     the pushed version's, the registry's for a model already there, else the candidate's
-    with the reason nothing was pushed. `best_hyperparameters`: a tune step's result."""
+    with the reason nothing was pushed. `tuned_uri`: the tune step's result, when one ran."""
     from kubetfx.components.push import model_card
     from kubetfx.components.push.deploy import target_for
 
@@ -82,7 +83,7 @@ def run_from_artifacts(
     facts = model_card.read_facts(
         cfg=cfg, run_name=run_name, model_dir=model_dir, ingest=data, metrics=metrics,
         blessing=read_blessing(blessing_uri), infra=read_infra_blessing(infra_blessing_uri),
-        best_hyperparameters=best_hyperparameters,
+        best_hyperparameters=read_tuned(tuned_uri) if tuned_uri else None,
     )  # fmt: skip
     card = model_card.VersionCard(facts, datetime.datetime.now(datetime.UTC).date().isoformat())
     if hasattr(target, "evaluation"):  # Vertex: imported as the new version's evaluation

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 BEHAVIOR = "behavior: "
 NOT_PASSED = (
-    "tune.enabled is true: train used the tune step's best values over the train.* above, and "
-    "the push step does not receive them yet (see the tune step's best_hyperparameters)"
+    "tune.enabled is true but this push received no tune result: train used the tune step's "
+    "best values over the train.* above (see the tune step's best_hyperparameters)"
 )
 
 

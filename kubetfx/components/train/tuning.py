@@ -26,10 +26,11 @@ import os
 import time
 
 from kubetfx.components import fileio
+from kubetfx.components.contracts import TUNED_FILE
 from kubetfx.components.train.config import BUILT_IN_HYPERPARAMETERS, TrainConfig, TuneConfig
 from kubetfx.errors import ConfigError
 
-BEST_FILE = "best_hyperparameters.json"
+BEST_FILE = TUNED_FILE
 UNTUNED = "untuned"
 EPOCHS_METRIC = "kubetfx_epochs"  # reported with each trial's objective (distributed mode)
 
