@@ -127,6 +127,9 @@ def test_model_analysis(jupyter, workdir):
     assert "sex=female" in out and "false_negative_rate@0.5[Adelie]" in out  # fairness
     assert "No champion when this run was evaluated" in out
     assert "Confusion matrix" in out
+    # runs compare (the only run against itself: nothing differs) and the history chart.
+    assert "Config (keys that differ):" in out and "the same" in out
+    assert "<polyline" in out  # the chart of accuracy over the runs
 
 
 @pytest.mark.pipeline  # one full local run, shared
