@@ -33,6 +33,9 @@ def test_the_cluster_pipelines_take_typed_run_parameters(tmp_path, target):
     for name, task in tasks.items():
         if name == "configure":
             continue
+        if "config" not in task.get("inputs", {}).get("parameters", {}):
+            assert name.startswith("import-"), name  # the baselines' importers take a URI
+            continue
         source = task["inputs"]["parameters"]["config"]["taskOutputParameter"]
         assert source["producerTask"] == "configure", name  # every step sees the overrides
 

@@ -21,7 +21,7 @@ from kubetfx.components.reference import ReferenceStore
 from tests import browser
 from tests.conftest import FAST_BEAM
 
-PAGES = ("statistics", "validate", "evaluate", "monitor", "monitor_markdown", "history")
+PAGES = ("statistics", "validate", "evaluate", "monitor", "monitor_markdown", "history", "tune")
 
 
 def _markdown_page(text: str) -> str:
@@ -48,6 +48,7 @@ def reports(penguins, tmp_path_factory):
     from kubetfx.components.evaluate import core as evaluate
     from kubetfx.components.monitor import core as monitor
     from kubetfx.components.statistics import core as statistics
+    from kubetfx.components.train import tuning
     from kubetfx.components.transform import core as transform
     from kubetfx.components.validate import core as validate
     from kubetfx.runners.experiments import chart_html
@@ -106,6 +107,13 @@ def reports(penguins, tmp_path_factory):
         for i, v in enumerate([0.97, None, 0.99, 1.0], start=1)
     ]
     found["history"] = chart_html(rows, "penguins", "accuracy")
+    trials = [
+        tuning.Trial(tuning.UNTUNED, {"units": 32, "learning_rate": 0.01}, 0.0068, 12, 20.0),
+        tuning.Trial("1", {"units": 8, "learning_rate": 0.07}, 0.00025, 15, 9.0),
+        tuning.Trial("2", {"units": 16, "learning_rate": 0.099}, None, 0, 1.0, "diverged"),
+    ]
+    searched = tuning.SearchResult("val_loss", False, "bayesian", "local", trials[1], trials)
+    found["tune"] = tuning.render_html(searched)
     return found, out
 
 
@@ -121,6 +129,7 @@ FIGURES = {
         "slices-auc-Adelie": lambda f: f["blanks"] >= 1 and f["whiskers"] >= 1,
     },
     "history": {"history": lambda f: True},
+    "tune": {"tuning-objective": lambda f: f["bars"] == 2},  # the failed trial has no bar
 }
 
 

@@ -320,6 +320,8 @@ def render_html(result: SearchResult) -> str:
     starting point marked), and the table of trials; inline SVG, no script, ≤ 1,000 px."""
     import html
 
+    from kubetfx.components import svg
+
     done = [t for t in result.trials if t.objective is not None]
     width, bar, pad = 900, 18, 150
     values = [t.objective for t in done]
@@ -335,14 +337,17 @@ def render_html(result: SearchResult) -> str:
         label = html.escape(f"trial {t.trial_id}")
         rows.append(
             f'<text x="0" y="{y + 13}" font-size="12">{label}</text>'
-            f'<rect x="{pad}" y="{y}" width="{length:.1f}" height="{bar}" fill="{colour}">'
+            f'<rect class="bar" x="{pad}" y="{y}" width="{length:.1f}" height="{bar}" '
+            f'fill="{colour}">'
             f"<title>{label}: {t.objective:.4g}</title></rect>"
             f'<text x="{pad + length + 4:.1f}" y="{y + 13}" font-size="12">{t.objective:.4g}</text>'
         )
     height = 20 + len(done) * (bar + 6)
-    svg = (
+    name = html.escape(result.objective)
+    figure = (
         f'<svg id="tuning-objective" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} '
-        f'{height}" style="max-width:100%" role="img">{"".join(rows)}</svg>'
+        f'{height}" width="{width}" role="img" font-size="12"><title>{name} per trial</title>'
+        f"{''.join(rows)}</svg>"
     )
     names = sorted({k for t in result.trials for k in t.values})
     head = "".join(
@@ -371,17 +376,14 @@ def render_html(result: SearchResult) -> str:
     )
     direction = "higher" if result.maximize else "lower"
     title = f"Tuning: best {result.objective} {result.best.objective:.4g}{gain}"
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;max-width:"
-        "960px;margin:auto}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid"
-        " #ccc;padding:2px 6px}.scroll{overflow-x:auto}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(result.algorithm)} search on "
-        f"{html.escape(result.backend)}, {len(result.trials)} trials; {direction} is better. "
-        f"Best: trial {html.escape(result.best.trial_id)} "
-        f"{html.escape(json.dumps(result.best.values))}.</p>{svg}"
-        f"<div class='scroll'><table><tr>{head}</tr>{''.join(body)}</table></div></body></html>"
+    summary = (
+        f"<p>{html.escape(result.algorithm)} search on {html.escape(result.backend)}, "
+        f"{len(result.trials)} trials; {direction} is better. Best: trial "
+        f"{html.escape(result.best.trial_id)} {html.escape(json.dumps(result.best.values))} "
+        "(orange; the untuned config is grey).</p>"
     )
+    table = svg.scroll(f"<table><tr>{head}</tr>{''.join(body)}</table>")
+    return svg.page(title, summary + svg.figure(figure, f"{result.objective} per trial") + table)
 
 
 ORACLE_ENV = "KUBETFX_ORACLE"  # host:port of replica 0, where the chief oracle listens
