@@ -60,7 +60,7 @@ def churn(tmp_path_factory):
         stats_paths={split: statistics.stats_path(stats_uri, split) for split in SPLITS},
         label=generate.LABEL,
         cfg=SchemaConfig(),
-        reference=store,
+        reference_schema=None,  # the dataset's first run: no reference yet
         output_uri=str(tmp / "s"),
     )
     first = _validate(tmp, stats_uri, inferred.path, store, generate.LABEL, name="first")
