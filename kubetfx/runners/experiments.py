@@ -254,7 +254,10 @@ def chart_html(rows: list[dict], dataset: str, metric: str) -> str:
             return pad + i * step, height - pad - (v - low) / span * (height - 2 * pad)
 
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in points))
-        svg.append(f'<polyline fill="none" stroke="#1a73e8" stroke-width="2" points="{path}"/>')
+        svg.append(
+            f'<polyline class="curve" fill="none" stroke="#1a73e8" stroke-width="2" '
+            f'points="{path}"/>'
+        )
         for i, v in points:
             x, y = xy(i, v)
             label = html.escape(f"{rows[i]['run']}: {v:.4f}")
