@@ -62,10 +62,13 @@ def tree_rss_bytes(pid: int) -> int:
     return total
 
 
-def timed_process(argv: list[str]) -> tuple[float, int]:
-    """(seconds, peak tree memory in bytes) of a command run to completion."""
+def timed_process(argv: list[str], log: str | None = None) -> tuple[float, int]:
+    """(seconds, peak tree memory in bytes) of a command run to completion; its output goes
+    to the file `log` when given (the terminal otherwise)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    out = open(log, "a") if log else None  # noqa: SIM115 (closed below, after the wait)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out)
     peak, done = 0, threading.Event()
 
     def sample() -> None:
@@ -80,8 +83,11 @@ def timed_process(argv: list[str]) -> tuple[float, int]:
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
+    if out:
+        out.close()
     if code:
-        sys.exit(f"{' '.join(argv)} failed with exit code {code}")
+        where = f" (its output: {log})" if log else ""
+        sys.exit(f"{' '.join(argv)} failed with exit code {code}{where}")
     return seconds, peak
 
 

@@ -86,7 +86,13 @@ class Steps:
         inner = dag.outputs.artifacts[output].artifact_selectors[0].producer_subtask
         dag_input = dag.tasks[inner].inputs.parameters["uri"].component_input_parameter
         source = self.tasks[task].inputs.parameters[dag_input].task_output_parameter
-        return str(self.returned[(source.producer_task, source.output_parameter_key)])
+        key = (source.producer_task, source.output_parameter_key)
+        if key not in self.returned:  # returned in another process (bench.stages: one per step)
+            path = os.path.join(self.run_dir, source.producer_task, EXECUTOR_OUTPUT)
+            with open(path) as f:
+                values = json.load(f).get("parameterValues", {})
+            self.returned[key] = values[source.output_parameter_key]
+        return str(self.returned[key])
 
     def _artifact(self, kind: type, name: str, task: str, output: str):
         uri = os.path.join(self.run_dir, task, output)
@@ -115,8 +121,13 @@ class Steps:
             key: {"artifacts": [{"name": key, "uri": a.uri, "metadata": dict(a.metadata)}]}
             for key, a in outputs.items()
         }
+        values = {
+            key: item
+            for (step, key), item in self.returned.items()
+            if step == name and isinstance(item, str | int | float | bool)
+        }
         with open(os.path.join(self.run_dir, name, EXECUTOR_OUTPUT), "w") as f:
-            json.dump({"artifacts": body}, f)
+            json.dump({"artifacts": body, "parameterValues": values}, f)
         artifacts = {k: {"uri": a.uri, "metadata": dict(a.metadata)} for k, a in outputs.items()}
         return StepResult(name, "SUCCEEDED", seconds, artifacts)
 

@@ -411,3 +411,65 @@ def test_user_run_fn_owns_training_and_export(penguins, tmp_path):
     model = tf.saved_model.load(model_dir)
     out = model.signatures[SERVING_TF_EXAMPLE](examples=tf.constant(_raw_eval_examples(paths)[:3]))
     assert out["probabilities"].shape == (3, 3)
+
+
+def test_metrics_read_off_shared_accumulators_equal_tfma_own(penguins, tmp_path, monkeypatch):
+    """accuracy and calibration (kubetfx/components/evaluate/metrics.py) and AUC on 1,000
+    thresholds report what TFMA's own metrics did (bench/evaluate.py's "before") on every
+    slice: AUC within its histogram's resolution, calibration to float32 rounding, the rest
+    exactly. And they equal a direct count."""
+    from bench.evaluate import BEFORE, earlier
+    from kubetfx.components.evaluate import metrics
+
+    cfg, paths = penguins
+    found = {"fast": 0, "slow": 0}  # the fast path must be the one taken (one Beam process)
+
+    def counted(element, key, eval_config):
+        simple = real(element, key, eval_config)
+        found["slow" if simple is None else "fast"] += 1
+        return simple
+
+    real = metrics._simple
+    monkeypatch.setattr(metrics, "_simple", counted)
+    # The model against itself as champion: two models, as a run with a champion has them.
+    champion = paths["model"]
+    shipped = _evaluate(cfg, paths, paths["model"], champion, tmp_path / "now")
+    assert found["fast"] > 0 and found["slow"] == 0, found
+    for name in ("eval_config", "extractors"):  # earlier() replaces them: undone after the test
+        monkeypatch.setattr(evaluate, name, getattr(evaluate, name))
+    monkeypatch.setattr(metrics, "_fast", metrics._fast)
+    earlier(BEFORE)
+    before = _evaluate(cfg, paths, paths["model"], champion, tmp_path / "before")
+    assert shipped.metrics.keys() == before.metrics.keys()
+    assert shipped.baseline_metrics == pytest.approx(before.baseline_metrics, abs=1e-3)
+    for slice_name, values in before.metrics.items():
+        assert shipped.metrics[slice_name].keys() == values.keys(), slice_name
+        for name, value in values.items():
+            if name.startswith("auc"):  # 1,000 thresholds against 10,000
+                close = pytest.approx(value, abs=1e-3)
+            elif name.startswith("calibration"):  # float32 predictions, summed in another order
+                close = pytest.approx(value, rel=1e-6)
+            else:
+                close = pytest.approx(value, abs=1e-9)
+            assert shipped.metrics[slice_name][name] == close, (slice_name, name)
+    serialized = _raw_eval_examples(paths)
+    model = tf.saved_model.load(paths["model"])
+    probs = model.signatures[SERVING_TF_EXAMPLE](examples=tf.constant(serialized))
+    probs = probs["probabilities"].numpy()
+    classes = list(transform.read_task(paths["graph"]).classes)
+    labels = np.array(
+        [
+            classes.index(
+                tf.train.Example.FromString(e)
+                .features.feature["species"]
+                .bytes_list.value[0]
+                .decode()
+            )
+            for e in serialized
+        ]
+    )
+    overall = shipped.metrics["overall"]
+    assert overall["accuracy"] == pytest.approx((probs.argmax(axis=1) == labels).mean())
+    for k, name in enumerate(classes):
+        expected = probs[:, k].sum() / (labels == k).sum()
+        assert overall[f"calibration[{name}]"] == pytest.approx(expected, rel=1e-5)
