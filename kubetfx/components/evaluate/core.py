@@ -152,19 +152,35 @@ def eval_config(task: Task, cfg: EvaluateConfig, slices: list[str], with_baselin
 
 def extractors(models, config) -> list:
     """TFMA's default extractors, then one that drops what no metric reads once each example
-    has its predictions and slice keys: its raw record and parsed features. Each extract is
-    copied once per slice it is in, and pickled whenever Beam moves it between stages (the
-    jackknife's 20 partitions, another worker): about half its bytes go."""
+    has its predictions and slice keys: its raw record, its parsed features and the model
+    outputs other than the one evaluated (class_ids, classes). Each extract is copied once
+    per slice it is in, and pickled whenever Beam moves it between stages (the jackknife's
+    20 partitions, another worker)."""
     import apache_beam as beam
     import tensorflow_model_analysis as tfma
 
-    keep = [*tfma.default_extractors(eval_shared_model=models, eval_config=config)]
-    drop = beam.Map(_without, (tfma.FEATURES_KEY, tfma.INPUT_KEY))
-    return [*keep, tfma.extractors.Extractor(stage_name="DropUnreadExtracts", ptransform=drop)]
+    outputs = {spec.name: spec.prediction_key for spec in config.model_specs}
+    if len(outputs) == 1:  # TFMA keys a lone model's predictions by no name
+        outputs = {"": next(iter(outputs.values()))}
+    lean = beam.Map(_lean, (tfma.FEATURES_KEY, tfma.INPUT_KEY), tfma.PREDICTIONS_KEY, outputs)
+    keep = tfma.default_extractors(eval_shared_model=models, eval_config=config)
+    return [*keep, tfma.extractors.Extractor(stage_name="DropUnreadExtracts", ptransform=lean)]
 
 
-def _without(extracts: dict, keys: tuple[str, ...]) -> dict:
-    return {k: v for k, v in extracts.items() if k not in keys}
+def _lean(extracts: dict, drop: tuple[str, ...], predictions: str, outputs: dict) -> dict:
+    lean = {k: v for k, v in extracts.items() if k not in drop}
+    found = lean.get(predictions)
+    if isinstance(found, dict):
+        if "" in outputs:
+            lean[predictions] = _only(found, outputs[""])
+        else:
+            lean[predictions] = {m: _only(found.get(m), outputs.get(m, "")) for m in found}
+    return lean
+
+
+def _only(outputs, key: str):
+    """A model's outputs reduced to `key`; anything not a dict holding it, unchanged."""
+    return {key: outputs[key]} if isinstance(outputs, dict) and key in outputs else outputs
 
 
 def _label_adder(task: Task):
@@ -255,6 +271,9 @@ def run_from_artifacts(
 ) -> EvaluationResult:
     """The evaluate step on its artifacts: the candidate against the champion (the registry's,
     imported by the pipeline; None before the first push)."""
+    from kubetfx.components.step_process import skip_gc_at_exit
+
+    skip_gc_at_exit()  # here, not in the wrapper: that is at its 30-line limit
     task = read_task(graph_uri)
     return run(
         examples_uri=examples_uri,
@@ -405,23 +424,30 @@ def naive_gate(examples_uri: str, task: Task, schema, margin: float) -> blessing
     spec = {task.label: tf.io.VarLenFeature(dtype)}
     files = fileio.glob(examples_pattern(examples_uri, "eval"))
     records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(8192)
-    parts = [
-        batch[task.label].values.numpy()
-        for batch in records.map(lambda b: tf.io.parse_example(b, spec))
-    ]
-    labels = np.concatenate(parts) if parts else np.array([])
+    # Counted batch by batch: memory stays flat however large the eval split.
+    counts: dict[str, int] = {}
+    known = set(task.classes)
+    n, mean, m2 = 0, 0.0, 0.0  # count, mean and summed squared deviations, merged per batch
+    for batch in records.map(lambda b: tf.io.parse_example(b, spec)):
+        labels = batch[task.label].values.numpy()
+        if task.is_classification:
+            values, seen = np.unique(labels, return_counts=True)
+            for value, count in zip(values.tolist(), seen.tolist(), strict=True):
+                name = value.decode() if isinstance(value, bytes) else str(value)
+                if name in known:
+                    counts[name] = counts.get(name, 0) + count
+        else:
+            values = labels.astype(np.float64)
+            if len(values):  # Chan et al.'s merge: no cancellation for large means
+                b_mean = values.mean()
+                delta, grown = b_mean - mean, n + len(values)
+                m2 += ((values - b_mean) ** 2).sum() + delta**2 * n * len(values) / grown
+                mean, n = mean + delta * len(values) / grown, grown
     if task.is_classification:
-        names = [v.decode() if isinstance(v, bytes) else str(v) for v in labels.tolist()]
-        known = set(task.classes)
-        counts: dict[str, int] = {}
-        for name in names:
-            if name in known:
-                counts[name] = counts.get(name, 0) + 1
         return blessing_rules.classification_gate(counts, margin)
-    values = labels.astype(np.float64)
-    if not len(values):
+    if not n:
         raise DataError("evaluate: no labelled eval rows to compute the naive baseline on")
-    return blessing_rules.regression_gate(float(values.mean()), float(values.var()), margin)
+    return blessing_rules.regression_gate(mean, m2 / n, margin)
 
 
 def candidate_key(baseline_dir: str | None) -> str:

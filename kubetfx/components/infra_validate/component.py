@@ -11,7 +11,9 @@ def infra_validate(
 ) -> None:
     from kubetfx.components.config import PipelineConfig
     from kubetfx.components.infra_validate import core
+    from kubetfx.components.step_process import skip_gc_at_exit
 
+    skip_gc_at_exit()
     result = core.run_from_artifacts(
         cfg=PipelineConfig.from_json(config),
         model_dir=model.path,

@@ -17,7 +17,9 @@ def data_fingerprint(config: str) -> str:
 def ingest(config: str, examples: Output[Dataset], data_fingerprint: str = "") -> None:
     from kubetfx.components.config import PipelineConfig
     from kubetfx.components.ingest import core
+    from kubetfx.components.step_process import skip_gc_at_exit
 
+    skip_gc_at_exit()
     cfg = PipelineConfig.from_json(config)
     result = core.run(data=cfg.data, ingest=cfg.ingest, output_uri=examples.path)
     examples.metadata.update(

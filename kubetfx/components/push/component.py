@@ -15,7 +15,9 @@ def push(
 ) -> NamedTuple("PushOutputs", gcp_resources=str):  # fmt: skip
     from kubetfx.components.config import PipelineConfig
     from kubetfx.components.push import core
+    from kubetfx.components.step_process import skip_gc_at_exit
 
+    skip_gc_at_exit()
     cfg = PipelineConfig.from_json(config)
     result = core.run_from_artifacts(
         cfg=cfg, run_name=run_name, model_dir=model.path, blessing_uri=blessing.path,

@@ -12,7 +12,9 @@ def schema(
     from kubetfx.components.config import PipelineConfig
     from kubetfx.components.contracts import baseline_location, stats_path
     from kubetfx.components.schema import core
+    from kubetfx.components.step_process import skip_gc_at_exit
 
+    skip_gc_at_exit()
     cfg = PipelineConfig.from_json(config)
     result = core.run(
         stats_paths={split: stats_path(statistics.path, split) for split in cfg.ingest.splits},

@@ -9,7 +9,9 @@ def statistics(
     from kubetfx.components import fileio
     from kubetfx.components.config import PipelineConfig
     from kubetfx.components.statistics import core
+    from kubetfx.components.step_process import skip_gc_at_exit
 
+    skip_gc_at_exit()
     cfg = PipelineConfig.from_json(config)
     splits = list(cfg.ingest.splits)
     paths = core.run(

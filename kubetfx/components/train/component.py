@@ -11,8 +11,10 @@ def tune(
     report: Output[HTML],
 ) -> None:
     from kubetfx.components.config import PipelineConfig
+    from kubetfx.components.step_process import skip_gc_at_exit
     from kubetfx.components.train import remote
 
+    skip_gc_at_exit()
     cfg = PipelineConfig.from_json(config)
     where = "path" if cfg.tune.backend == "local" else "uri"  # remote trials read the bucket
     result = remote.tune_step(
@@ -33,8 +35,10 @@ def train(
     best_hyperparameters: Input[Artifact] = None,
 ) -> None:
     from kubetfx.components.config import PipelineConfig
+    from kubetfx.components.step_process import skip_gc_at_exit
     from kubetfx.components.train import remote
 
+    skip_gc_at_exit()
     cfg = remote.tuned(
         cfg=PipelineConfig.from_json(config), best_hyperparameters=best_hyperparameters
     )

@@ -11,8 +11,10 @@ def transform(
     transformed_examples: Output[Dataset],
 ) -> None:
     from kubetfx.components.config import PipelineConfig
+    from kubetfx.components.step_process import skip_gc_at_exit
     from kubetfx.components.transform import core
 
+    skip_gc_at_exit()
     cfg = PipelineConfig.from_json(config)
     task = core.run_from_artifacts(
         cfg=cfg,
