@@ -71,8 +71,10 @@ test: $(STAMP) $(SERVING_STAMP) ## run the whole test suite (unit, component, se
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # bench/results.* are not kept in git: the last step writes docs/performance.md, the record.
-bench: $(STAMP) $(SERVING_STAMP) ## all benchmarks (~50 min; BENCH_ROWS=100000 is the small size); figures to bench/results.{json,md} and docs/performance.md
+bench: $(STAMP) $(SERVING_STAMP) ## all benchmarks (~3 h; BENCH_ROWS=100000 is the small size, BENCH_BIG=1 adds 10M rows); figures to bench/results.{json,md} and docs/performance.md
 	$(BIN)/python -m bench.pipeline --before --repeats 3 --rows $$(( $(BENCH_ROWS) * 10 ))
+	$(BIN)/python -m bench.evaluate --rows $$(( $(BENCH_ROWS) * 10 ))
+	$(BIN)/python -m bench.scale --rows $$(( $(BENCH_ROWS) * 10 ))
 	$(BIN)/python -m bench.data --rows $(BENCH_ROWS)
 	test -f model_registry/penguins/champion.json || $(BIN)/kubetfx run
 	$(BIN)/python -m bench.serving

@@ -55,6 +55,15 @@ class TrainConfig(Section):
         None, ge=1, description="Default: one pass over the train split."
     )
     early_stopping_patience: int = Field(8, ge=1)
+    in_memory_below_mb: float = Field(
+        64.0,
+        ge=0,
+        description="Hold a transformed split in memory, parsed, when its TFRecords take less "
+        "than this on disk (GZIP; dense features only): every pass after the first then takes "
+        "almost no CPU from the model. It needs a few times its size on disk in memory (about "
+        "2.5x for numeric features, twice that while a pass is reshuffled). 0: always stream "
+        "the split from its files.",
+    )
     strategy: Literal["auto", "one_device", "mirrored", "multi_worker", "tpu"] = "auto"
     tpu: str | None = Field(None, description="TPU name or address for strategy 'tpu'.")
     mixed_precision: Literal["none", "mixed_float16", "mixed_bfloat16"] = "none"

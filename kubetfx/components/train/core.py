@@ -103,12 +103,54 @@ def is_chief() -> bool:
     )
 
 
-def dataset(pattern: str, feature_spec: dict, label: str, batch_size: int, train: bool, seed: int):
+def dataset(
+    pattern: str,
+    feature_spec: dict,
+    label: str,
+    batch_size: int,
+    train: bool,
+    seed: int,
+    in_memory_below_mb: float = 64.0,
+):
+    """Batches of (features, label) from the transformed TFRecords (GZIP) matching `pattern`,
+    the rows whose label is missing dropped; for training, shuffled with `seed` and repeated.
+
+    A split smaller on disk than `in_memory_below_mb` (and of dense features only) is read,
+    parsed and filtered once and held in memory as tensors: every later pass is a reshuffle
+    (one permutation per pass, from `seed` and the pass number) cut into batches, which takes
+    almost no CPU from the model. A larger split is streamed from the files on every pass.
+    Either way each worker of a multi-worker strategy reads the whole split in the same order
+    and keeps its share of the batches (AutoShardPolicy.DATA: a split may be a single file).
+    """
     import tensorflow as tf
 
     files = sorted(tf.io.gfile.glob(pattern))
     if not files:
         raise FileNotFoundError(f"no transformed examples match {pattern}")
+    data = None
+    if _fits_in_memory(files, feature_spec, in_memory_below_mb):
+        data = _in_memory(files, feature_spec, label, batch_size, train, seed)
+    if data is None:
+        data = _streamed(files, feature_spec, label, batch_size, train, seed)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return data.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _fits_in_memory(files: list[str], feature_spec: dict, below_mb: float) -> bool:
+    """Small enough on disk, and every feature dense (whole-split tensors can be cut into the
+    same batches as parsing each batch gives; sparse or ragged ones cannot)."""
+    import tensorflow as tf
+
+    if not all(isinstance(f, tf.io.FixedLenFeature) for f in feature_spec.values()):
+        return False
+    return sum(tf.io.gfile.stat(f).length for f in files) < below_mb * 2**20
+
+
+def _streamed(files: list[str], feature_spec: dict, label: str, batch_size, train, seed):
+    """Read, shuffled through a 10,000-record buffer, batched, then parsed a batch at a time."""
+    import tensorflow as tf
+
     data = tf.data.TFRecordDataset(files, compression_type="GZIP")
     if train:
         data = data.shuffle(10_000, seed=seed, reshuffle_each_iteration=True).repeat()
@@ -117,11 +159,51 @@ def dataset(pattern: str, feature_spec: dict, label: str, batch_size: int, train
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    data = data.map(_split_label(label), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    options = tf.data.Options()
-    # Shard by element, not file: a split may be a single file.
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return data.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return data.map(_split_label(label), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _in_memory(files: list[str], feature_spec: dict, label: str, batch_size, train, seed):
+    """The whole split parsed once into tensors (files in order), served from memory: for
+    training an endless sequence of passes, each a fresh permutation of every row, for eval
+    one pass in file order; None for a split with no labelled row (streamed as before)."""
+    import tensorflow as tf
+
+    parts = list(
+        tf.data.TFRecordDataset(files, compression_type="GZIP")
+        .batch(8192)
+        .map(lambda records: tf.io.parse_example(records, feature_spec))
+        .map(_split_label(label))
+    )
+    rows = {k: tf.concat([p[0][k] for p in parts], 0) for k in parts[0][0]} if parts else {}
+    split = (rows, tf.concat([p[1] for p in parts], 0)) if parts else None
+    del parts
+    if split is None or split[1].shape[0] == 0:
+        return None
+    n = int(split[1].shape[0])
+    whole = n // batch_size * batch_size  # rows in full batches; the rest is one short batch
+
+    def batches(x):
+        full = tf.nest.map_structure(
+            lambda t: tf.reshape(t[:whole], [whole // batch_size, batch_size, *t.shape[1:]]), x
+        )
+        out = tf.data.Dataset.from_tensor_slices(full)
+        if whole < n:
+            out = out.concatenate(
+                tf.data.Dataset.from_tensors(tf.nest.map_structure(lambda t: t[whole:], x))
+            )
+        return out
+
+    if not train:
+        return batches(split)
+    base = tf.constant(seed, tf.int64)
+
+    def one_pass(number):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64), seed=tf.stack([base, number])
+        )
+        return batches(tf.nest.map_structure(lambda t: tf.gather(t, order), split))
+
+    return tf.data.Dataset.counter().flat_map(one_pass)
 
 
 def _split_label(label: str):
@@ -224,8 +306,13 @@ def run(
         else default_model.build
     )
     spec = tft_output.transformed_feature_spec()
-    train_data = dataset(transformed["train"], spec, task.label, cfg.batch_size, True, cfg.seed)
-    eval_data = dataset(transformed["eval"], spec, task.label, cfg.batch_size, False, cfg.seed)
+    memory = cfg.in_memory_below_mb
+    train_data = dataset(
+        transformed["train"], spec, task.label, cfg.batch_size, True, cfg.seed, memory
+    )
+    eval_data = dataset(
+        transformed["eval"], spec, task.label, cfg.batch_size, False, cfg.seed, memory
+    )
     with strategy.scope():
         model = builder(ctx)
     steps = cfg.steps_per_epoch or max(1, -(-train_rows // cfg.batch_size))
@@ -284,11 +371,10 @@ def run_from_artifacts(
     )
     if result.is_chief:
         # The request contract travels with the model to the registry and the server.
-        import tensorflow_data_validation as tfdv
-
+        from kubetfx.components.contracts import load_schema
         from kubetfx.serving import contract
 
-        schema = tfdv.load_schema_text(schema_path)
+        schema = load_schema(schema_path)  # the proto alone: TFDV takes seconds to import
         contract.write(contract.from_schema(schema, task.label), model_dir)
     return result
 

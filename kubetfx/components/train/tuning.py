@@ -280,8 +280,13 @@ def trial_runner(*, cfg, transformed_uri: str, graph_uri: str, log=print):
         core._seed(trained)
         ctx = core.model_context(tft_output, task, trained, cfg.transform)
         batch = trained.batch_size
-        train_data = core.dataset(files["train"], spec, task.label, batch, True, trained.seed)
-        eval_data = core.dataset(files["eval"], spec, task.label, batch, False, trained.seed)
+        memory = trained.in_memory_below_mb
+        train_data = core.dataset(
+            files["train"], spec, task.label, batch, True, trained.seed, memory
+        )
+        eval_data = core.dataset(
+            files["eval"], spec, task.label, batch, False, trained.seed, memory
+        )
         model = builder(ctx)
         stop = keras.callbacks.EarlyStopping(
             monitor=tune.objective,
