@@ -125,9 +125,10 @@ def eval_config(task: Task, cfg: EvaluateConfig, slices: list[str], with_baselin
         # Precision and recall at the decision threshold are read from ConfusionMatrixPlot
         # (results.slice_metrics): it shares AUC's histogram, where Precision and Recall
         # metrics would add an exact per-example pass costing about a fifth of the step.
-        # AUC on the plot's 1,000 thresholds (TFMA's default for AUC is 10,000): the two then
-        # share one confusion-matrix histogram, which confidence intervals recompute for every
-        # jackknife sample, and AUC moves by less than 1e-3 (Keras's own AUC uses 200).
+        # AUC on the plot's 1,000 thresholds (TFMA's default for AUC is 10,000): both read the
+        # same 10,000-bucket histogram, and with the same thresholds they share one set of
+        # confusion matrices, which confidence intervals recompute for every jackknife sample;
+        # AUC moves by less than 1e-3 (Keras's own AUC uses 200).
         fast = {"module": METRICS_MODULE}  # TFMA's metrics, their accumulators filled faster
         per_class.metrics.add(
             class_name="FastAUC", config=json.dumps({"num_thresholds": 1000}), **fast
