@@ -206,8 +206,9 @@ def _markdown(rows: int, eval_rows: int, measured: dict) -> str:
         f"({eval_rows:,} in the eval split)\n",
         "The evaluate step alone, one process per variant, on the same eval split and model, on "
         "the Beam runner the default config picks for its size; peak memory of its process "
-        "tree. Speed-up against the first row with the same intervals setting; Δ against the "
-        "first row's metrics, over every metric of every slice.\n",
+        "tree. Each row has every change of the rows above it in bench/evaluate.py's list "
+        "(a run may skip rows). Speed-up against the first row with the same intervals "
+        "setting; Δ against the first row's metrics, over every metric of every slice.\n",
         "| variant | what | intervals | s | speed-up | peak MiB | AUC max Δ | other max Δ |",
         "|---|---|---|---|---|---|---|---|",
     ]
